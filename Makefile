@@ -1,0 +1,53 @@
+# Every target bootstraps .venv from pyproject.toml and the pinned versions in
+# conf/requirements.lock; a second run reuses it unless either file changed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+LOCK := conf/requirements.lock
+UI_PORT ?= 5000
+ARGS ?=
+
+STORE := $(CURDIR)/mlruns
+TRACKING_URI ?= sqlite:///$(STORE)/mlflow.db
+
+.DEFAULT_GOAL := help
+.PHONY: help venv tune ui test lint format lock clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml $(LOCK)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c $(LOCK) -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create or update .venv with the locked versions
+
+tune: $(STAMP) ## Run the default tuning job (extra overrides: ARGS="search.n_trials=200 data=diabetes")
+	$(PY) -m pipeline $(ARGS)
+
+ui: $(STAMP) ## Start the MLflow UI on the embedded store at 127.0.0.1:$(UI_PORT)
+	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT)  (Ctrl-C to stop)"
+	$(VENV)/bin/mlflow ui --backend-store-uri $(TRACKING_URI) --host 127.0.0.1 --port $(UI_PORT)
+
+test: $(STAMP) ## Run the test suite
+	$(PY) -m pytest
+
+lint: $(STAMP) ## Check style with ruff
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP) ## Reformat the code with ruff
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+lock: ## Re-resolve the newest allowed versions into conf/requirements.lock
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	.venv-lock/bin/pip freeze --exclude-editable --disable-pip-version-check > $(LOCK)
+	rm -rf .venv-lock
+
+clean: ## Remove the virtualenv, caches and Hydra outputs (keeps the stores in mlruns/)
+	rm -rf $(VENV) .pytest_cache .ruff_cache outputs multirun *.egg-info

@@ -1,0 +1,77 @@
+"""``python -m pipeline [overrides]``: compose the Hydra config and run the tuning job.
+
+User errors (bad config, bad data) print one line to stderr and exit 2; Ctrl-C exits 130
+and SIGTERM 143, each after ending the job's MLflow runs as KILLED.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C so that runs and trials are closed, not left RUNNING."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _one_line(exc: BaseException) -> str:
+    """The first line of a Hydra/OmegaConf error, with the config key it concerns."""
+    cause = exc.__cause__ or exc
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    key = getattr(cause, "full_key", None)
+    if key and key not in text:
+        text = f"{key}: {text}"
+    if cause is not exc and "override" in str(exc).lower():
+        text = f"{str(exc).strip().splitlines()[0]} {text}"
+    return text
+
+
+def main() -> int:
+    # Hydra re-raises errors instead of printing them, so that they are reported here.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    import hydra
+    from hydra.errors import HydraException
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from pipeline import config
+    from pipeline.errors import UserError
+
+    config.register_configs()
+
+    @hydra.main(config_path="../conf", config_name="config", version_base=None)
+    def _run(cfg: DictConfig) -> None:
+        from pipeline import report, tune
+
+        summary = tune.run(OmegaConf.to_object(cfg))
+        print(report.summary_text(summary), flush=True)
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        _run()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except (HydraException, OmegaConfBaseException) as exc:
+        print(f"config error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Terminated:
+        print("terminated: the study can be resumed by running the same command", file=sys.stderr)
+        return EXIT_TERMINATED
+    except KeyboardInterrupt:
+        print("interrupted: the study can be resumed by running the same command", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

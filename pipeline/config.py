@@ -1,0 +1,232 @@
+"""Typed configuration: dataclass schemas registered in Hydra's ConfigStore, validated once.
+
+Every key a user can set lives here, with its default. Hydra composes ``conf/`` onto these
+schemas, so an unknown key or a value of the wrong type fails before anything runs;
+``validate`` then checks what types cannot (ranges, orderings) and resolves store paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from pipeline.errors import UserError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Penalty(StrEnum):
+    """Regularization penalty: L1 (Lasso), L2 (Ridge) or a mix of both (ElasticNet)."""
+
+    l1 = "l1"
+    l2 = "l2"
+    elasticnet = "elasticnet"
+
+
+@dataclass
+class DataConfig:
+    """Where the data comes from; each source below adds its own keys."""
+
+    name: str = MISSING
+
+
+@dataclass
+class SeedRegressionData(DataConfig):
+    """``sklearn.datasets.make_regression``; every knob is an argument of that function."""
+
+    name: str = "seed_regression"
+    n_samples: int = 100
+    n_features: int = 20
+    n_informative: int = 10
+    bias: float = 0.0
+    effective_rank: int | None = None
+    tail_strength: float = 0.5
+    noise: float = 0.1
+    random_state: int = 42
+
+
+@dataclass
+class DiabetesData(DataConfig):
+    """scikit-learn's bundled diabetes data set (442 patients, 10 features)."""
+
+    name: str = "diabetes"
+
+
+@dataclass
+class CsvData(DataConfig):
+    """A CSV or Parquet file (chosen by suffix) with a target column."""
+
+    name: str = "csv"
+    path: str = MISSING
+    target: str = MISSING
+    features: list[str] | None = None
+
+
+@dataclass
+class SplitConfig:
+    """Holdout split; arguments of ``sklearn.model_selection.train_test_split``."""
+
+    test_size: float = 0.2
+    random_state: int = 42
+    shuffle: bool = True
+
+
+@dataclass
+class SearchConfig:
+    """The Optuna search: space, cross-validation, budget and study storage."""
+
+    penalties: list[Penalty] = field(
+        default_factory=lambda: [Penalty.l1, Penalty.l2, Penalty.elasticnet]
+    )
+    alpha_low: float = 1e-4
+    alpha_high: float = 100.0
+    l1_ratio_low: float = 0.05
+    l1_ratio_high: float = 0.95
+    guess_alpha: float = 0.1
+    n_splits: int = 5
+    scoring: str = "neg_root_mean_squared_error"
+    random_state: int = 42
+    n_trials: int = 50
+    timeout: float | None = None
+    max_iter: int = 10_000
+    tol: float = 1e-4
+    storage: str | None = None
+    fresh: bool = False
+    progress_bar: bool = True
+
+
+@dataclass
+class TrackingConfig:
+    """The MLflow tracking store and what each trial logs."""
+
+    uri: str | None = None
+    artifact_location: str | None = None
+    experiment_name: str = "regularization"
+    log_trial_models: bool = True
+
+
+@dataclass
+class Config:
+    """The whole job. ``store_dir`` holds the embedded stores unless a URI overrides them."""
+
+    data: DataConfig = MISSING
+    split: SplitConfig = field(default_factory=SplitConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    store_dir: str = "mlruns"
+
+
+def register_configs() -> None:
+    """Register the schemas so ``conf/`` files are checked against them."""
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+    cs.store(group="data", name="seed_regression_schema", node=SeedRegressionData)
+    cs.store(group="data", name="diabetes_schema", node=DiabetesData)
+    cs.store(group="data", name="csv_schema", node=CsvData)
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***``."""
+    if "@" not in url or "://" not in url:
+        return url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # not a database URL: mask the user-info part by hand
+        scheme, rest = url.split("://", 1)
+        userinfo, host = rest.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+
+
+def _require(ok: bool, key: str, condition: str, value: object) -> None:
+    if not ok:
+        raise UserError(f"The '{key}' parameter must be {condition}. Got {value!r} instead.")
+
+
+def _absolute_sqlite(url: str) -> str:
+    """Make the path of a ``sqlite:///relative.db`` URL absolute against the project root."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/"):
+        path = url[len(prefix) :]
+        if path and path != ":memory:":
+            return prefix + str((PROJECT_ROOT / path).resolve())
+    return url
+
+
+def validate(cfg: Config) -> Config:
+    """Check value ranges and return a copy with every store location made absolute."""
+    s = cfg.search
+    _require(len(s.penalties) > 0, "search.penalties", "a non-empty list", s.penalties)
+    _require(
+        len(set(s.penalties)) == len(s.penalties),
+        "search.penalties",
+        "a list without repeats",
+        [p.value for p in s.penalties],
+    )
+    _require(s.alpha_low > 0, "search.alpha_low", "> 0", s.alpha_low)
+    _require(
+        s.alpha_high > s.alpha_low, "search.alpha_high", f"> alpha_low={s.alpha_low}", s.alpha_high
+    )
+    _require(s.guess_alpha > 0, "search.guess_alpha", "> 0", s.guess_alpha)
+    _require(0 <= s.l1_ratio_low <= 1, "search.l1_ratio_low", "in [0, 1]", s.l1_ratio_low)
+    _require(
+        s.l1_ratio_low <= s.l1_ratio_high <= 1,
+        "search.l1_ratio_high",
+        f"in [l1_ratio_low={s.l1_ratio_low}, 1]",
+        s.l1_ratio_high,
+    )
+    _require(s.n_splits >= 2, "search.n_splits", ">= 2", s.n_splits)
+    _require(s.n_trials >= 1, "search.n_trials", ">= 1", s.n_trials)
+    _require(s.timeout is None or s.timeout > 0, "search.timeout", "> 0 or null", s.timeout)
+    _require(s.max_iter >= 1, "search.max_iter", ">= 1", s.max_iter)
+    _require(s.tol > 0, "search.tol", "> 0", s.tol)
+    _check_scoring(s.scoring)
+    _require(
+        0 < cfg.split.test_size < 1,
+        "split.test_size",
+        "in the open interval (0, 1)",
+        cfg.split.test_size,
+    )
+    if isinstance(cfg.data, SeedRegressionData):
+        d = cfg.data
+        _require(d.n_samples >= 2, "data.n_samples", ">= 2", d.n_samples)
+        _require(d.n_features >= 1, "data.n_features", ">= 1", d.n_features)
+        _require(
+            0 <= d.n_informative <= d.n_features,
+            "data.n_informative",
+            f"in [0, n_features={d.n_features}]",
+            d.n_informative,
+        )
+        _require(d.noise >= 0, "data.noise", ">= 0", d.noise)
+
+    store = Path(cfg.store_dir).expanduser()
+    store = store if store.is_absolute() else (PROJECT_ROOT / store)
+    store = store.resolve()
+    tracking_uri = _absolute_sqlite(cfg.tracking.uri or f"sqlite:///{store / 'mlflow.db'}")
+    artifacts = cfg.tracking.artifact_location or (store / "artifacts").as_uri()
+    if "://" not in artifacts:
+        artifacts = (PROJECT_ROOT / Path(artifacts).expanduser()).resolve().as_uri()
+    storage = _absolute_sqlite(cfg.search.storage or f"sqlite:///{store / 'optuna.db'}")
+    return dataclasses.replace(
+        cfg,
+        store_dir=str(store),
+        search=dataclasses.replace(cfg.search, storage=storage),
+        tracking=dataclasses.replace(cfg.tracking, uri=tracking_uri, artifact_location=artifacts),
+    )
+
+
+def _check_scoring(name: str) -> None:
+    from sklearn.metrics import get_scorer_names
+
+    if name not in get_scorer_names():
+        raise UserError(
+            f"The 'search.scoring' parameter must be a scikit-learn scorer name such as "
+            f"'neg_root_mean_squared_error' or 'r2'. Got {name!r} instead."
+        )

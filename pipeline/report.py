@@ -1,0 +1,75 @@
+"""Text for people: the summary printed at the end of a job and the run's markdown description."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.evaluate import METRICS
+
+
+def _fmt(value: float) -> str:
+    """Four decimals near 1 (R² of a good fit), four significant digits otherwise."""
+    return f"{value:.4f}" if 0.1 <= abs(value) < 10 else f"{value:.4g}"
+
+
+def _best_line(best: dict[str, Any]) -> str:
+    text = f"{best['penalty']}  alpha={best['alpha']:.4g}"
+    if best.get("l1_ratio") is not None:
+        text += f"  l1_ratio={best['l1_ratio']:.3g}"
+    return text
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    """A short, readable account of a finished study."""
+    best = summary["best"]
+    holdout = summary["holdout"]
+    trials = summary["trials"]
+    lines = [
+        "",
+        f"Study {summary['study']}"
+        + (
+            "  (already finished; search.fresh=true runs a new one)"
+            if summary.get("reused")
+            else ""
+        ),
+        f"  data        {summary['data']['name']}: {summary['data']['n_train']} training rows, "
+        f"{summary['data']['n_test']} holdout rows, {summary['data']['n_features']} features",
+        f"  trials      {trials['complete']} complete, {trials['failed']} failed",
+        f"  best        {_best_line(best)}  (trial {best['trial']})",
+        f"  CV score    {best['cv_score']:.6g}  ({summary['scoring']}, {summary['n_splits']}-fold)",
+        "",
+        f"  {'holdout':<14}" + "".join(f"{m.upper():>12}" for m in METRICS),
+    ]
+    for name, scores in holdout.items():
+        lines.append(f"  {name:<14}" + "".join(f"{_fmt(scores[m]):>12}" for m in METRICS))
+    lines += [
+        "",
+        f"  MLflow run  {summary['parent_run_id']}  (experiment {summary['experiment_name']})",
+        f"  Open it:    {summary['ui_command']}, then {summary['ui_url']}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def description(summary: dict[str, Any]) -> str:
+    """Markdown for the parent run's description in the MLflow UI."""
+    best = summary["best"]
+    rows = "\n".join(
+        f"| {name} | " + " | ".join(_fmt(scores[m]) for m in METRICS) + " |"
+        for name, scores in summary["holdout"].items()
+    )
+    space = summary["space"]
+    return (
+        f"**Best:** {_best_line(best)} (trial {best['trial']}), CV {summary['scoring']} "
+        f"= {best['cv_score']:.6g} over {summary['n_splits']} folds.\n\n"
+        f"| holdout | " + " | ".join(m.upper() for m in METRICS) + " |\n"
+        "|---|" + "---|" * len(METRICS) + "\n" + rows + "\n\n"
+        f"**Search space:** penalties {', '.join(space['penalties'])}; alpha in "
+        f"[{space['alpha_low']:g}, {space['alpha_high']:g}] (log); l1_ratio in "
+        f"[{space['l1_ratio_low']:g}, {space['l1_ratio_high']:g}] for elasticnet.  \n"
+        f"**Budget:** {summary['trials']['complete']} complete trials, "
+        f"{summary['trials']['failed']} failed.  \n"
+        f"**Data:** {summary['data']['name']} ({summary['data']['source']}), digest "
+        f"`{summary['data']['digest']}`, {summary['data']['n_train']} training / "
+        f"{summary['data']['n_test']} holdout rows."
+    )

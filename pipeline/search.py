@@ -1,0 +1,359 @@
+"""The Optuna search over penalty, alpha and l1_ratio, scored by k-fold cross-validation.
+
+This is the only module that imports Optuna. It knows nothing of MLflow: each finished
+trial is handed, as a plain ``TrialResult``, to the ``on_trial`` callback the caller gives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import optuna
+import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import KFold
+from sklearn.pipeline import Pipeline
+
+from pipeline.config import Penalty, SearchConfig
+from pipeline.models import Candidate, make_estimator
+
+log = logging.getLogger(__name__)
+
+FIT_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Which penalties, and the ranges alpha and l1_ratio are drawn from (alpha on a log scale)."""
+
+    penalties: tuple[Penalty, ...]
+    alpha_low: float
+    alpha_high: float
+    l1_ratio_low: float
+    l1_ratio_high: float
+
+    @classmethod
+    def from_config(cls, cfg: SearchConfig) -> SearchSpace:
+        return cls(
+            penalties=tuple(Penalty(p) for p in cfg.penalties),
+            alpha_low=cfg.alpha_low,
+            alpha_high=cfg.alpha_high,
+            l1_ratio_low=cfg.l1_ratio_low,
+            l1_ratio_high=cfg.l1_ratio_high,
+        )
+
+    def suggest(self, trial: optuna.Trial) -> Candidate:
+        """Draw one candidate; l1_ratio exists only for elasticnet."""
+        penalty = Penalty(trial.suggest_categorical("penalty", [p.value for p in self.penalties]))
+        alpha = trial.suggest_float("alpha", self.alpha_low, self.alpha_high, log=True)
+        l1_ratio = None
+        if penalty == Penalty.elasticnet:
+            l1_ratio = trial.suggest_float("l1_ratio", self.l1_ratio_low, self.l1_ratio_high)
+        return Candidate(penalty, alpha, l1_ratio)
+
+    def contains(self, candidate: Candidate) -> bool:
+        return (
+            candidate.penalty in self.penalties
+            and self.alpha_low <= candidate.alpha <= self.alpha_high
+        )
+
+
+@dataclass(frozen=True)
+class CVSetup:
+    """What every trial needs: training data, the folds (built once) and the scorer."""
+
+    X: pd.DataFrame
+    y: pd.Series
+    folds: tuple[tuple[np.ndarray, np.ndarray], ...]
+    scoring: str
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    max_iter: int
+    tol: float
+
+    @classmethod
+    def build(
+        cls,
+        X: pd.DataFrame,
+        y: pd.Series,
+        *,
+        n_splits: int,
+        random_state: int,
+        scoring: str,
+        numeric: Sequence[str],
+        categorical: Sequence[str],
+        max_iter: int,
+        tol: float,
+    ) -> CVSetup:
+        kfold = KFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+        folds = tuple(kfold.split(X))
+        return cls(X, y, folds, scoring, tuple(numeric), tuple(categorical), max_iter, tol)
+
+    def estimator(self, candidate: Candidate | None) -> Pipeline:
+        """An unfitted pipeline for ``candidate`` (``None``: unpenalized least squares)."""
+        return make_estimator(
+            candidate,
+            numeric=self.numeric,
+            categorical=self.categorical,
+            max_iter=self.max_iter,
+            tol=self.tol,
+        )
+
+    def fit(self, candidate: Candidate | None) -> Pipeline:
+        """``candidate`` fitted on all training rows (convergence warnings silenced)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return self.estimator(candidate).fit(self.X, self.y)
+
+
+@dataclass
+class TrialResult:
+    """One evaluated candidate: its CV scores and its model refitted on all training rows."""
+
+    number: int
+    candidate: Candidate
+    cv_scores: list[float]
+    fit_time_s: float
+    converged: bool
+    estimator: Pipeline | None = None
+    error: str | None = None
+    attrs: dict = field(default_factory=dict)
+
+    @property
+    def cv_score_mean(self) -> float:
+        return float(np.mean(self.cv_scores)) if self.cv_scores else float("nan")
+
+    @property
+    def cv_score_std(self) -> float:
+        return float(np.std(self.cv_scores)) if self.cv_scores else float("nan")
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _converged(estimator: Pipeline, max_iter: int) -> bool:
+    n_iter = getattr(estimator[-1], "n_iter_", None)
+    return n_iter is None or bool(np.all(np.asarray(n_iter) < max_iter))
+
+
+def evaluate(setup: CVSetup, candidate: Candidate, *, number: int = -1) -> TrialResult:
+    """Cross-validate ``candidate`` on the prepared folds, then refit it on all training rows.
+
+    Convergence is read from each fit's ``n_iter_`` rather than from the warning, which is
+    silenced here so that a search over small alphas does not flood the user's terminal.
+    """
+    scorer = get_scorer(setup.scoring)
+    X, y = setup.X, setup.y
+    scores: list[float] = []
+    converged = True
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for train, test in setup.folds:
+            model = setup.estimator(candidate).fit(X.iloc[train], y.iloc[train])
+            converged &= _converged(model, setup.max_iter)
+            scores.append(float(scorer(model, X.iloc[test], y.iloc[test])))
+    final = setup.fit(candidate)
+    converged &= _converged(final, setup.max_iter)
+    elapsed = time.perf_counter() - start
+    return TrialResult(number, candidate, scores, elapsed, converged, final)
+
+
+class TrialFailed(Exception):
+    """A candidate that could not be fitted or scored; its trial is marked failed."""
+
+
+def fingerprint(*, data_digest: str, split: dict, cfg: SearchConfig) -> str:
+    """Identify a study by its data and every setting that changes what a trial computes."""
+    settings = {
+        "data": data_digest,
+        "split": split,
+        "space": asdict(SearchSpace.from_config(cfg)),
+        "guess_alpha": cfg.guess_alpha,
+        "n_splits": cfg.n_splits,
+        "scoring": cfg.scoring,
+        "random_state": cfg.random_state,
+        "max_iter": cfg.max_iter,
+        "tol": cfg.tol,
+    }
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _storage(url: str) -> optuna.storages.BaseStorage:
+    kwargs = {}
+    if url.startswith("sqlite"):
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
+    with warnings.catch_warnings():
+        # The heartbeat is marked experimental; it is what fails the trial of a killed process.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(url, heartbeat_interval=10, grace_period=30, **kwargs)
+
+
+class Study:
+    """An Optuna study identified by a fingerprint, resumable across processes."""
+
+    FINGERPRINT = "fingerprint"
+    PARENT_RUN = "mlflow_parent_run_id"
+    FINISHED = "finished"
+
+    def __init__(self, study: optuna.Study, *, resumed: bool):
+        self._study = study
+        self.resumed = resumed
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        storage: str,
+        study_prefix: str,
+        fingerprint: str,
+        seed: int,
+        space: SearchSpace,
+        guess_alpha: float,
+        fresh: bool,
+    ) -> Study:
+        """Resume the newest study with this fingerprint, or create one (always with ``fresh``)."""
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        backend = _storage(storage)
+        sampler = optuna.samplers.TPESampler(seed=seed)
+        if not fresh:
+            for summary in sorted(
+                optuna.get_all_study_summaries(backend, include_best_trial=False),
+                key=lambda s: s._study_id,
+                reverse=True,
+            ):
+                if summary.user_attrs.get(cls.FINGERPRINT) == fingerprint:
+                    study = optuna.load_study(
+                        study_name=summary.study_name, storage=backend, sampler=sampler
+                    )
+                    return cls(study, resumed=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        taken = set(optuna.get_all_study_names(backend))
+        name = f"{study_prefix}-{fingerprint}-{stamp}"
+        name = next(
+            n
+            for i in range(len(taken) + 2)
+            if (n := name if i == 0 else f"{name}-{i}") not in taken
+        )
+        study = optuna.create_study(
+            study_name=name, storage=backend, sampler=sampler, direction="maximize"
+        )
+        study.set_user_attr(cls.FINGERPRINT, fingerprint)
+        # The tutorial's guesses are trials too, so the result is never worse than a guess.
+        for penalty in (Penalty.l1, Penalty.l2):
+            guess = Candidate(penalty, guess_alpha, None)
+            if space.contains(guess):
+                study.enqueue_trial({"penalty": penalty.value, "alpha": guess_alpha})
+        return cls(study, resumed=False)
+
+    @property
+    def name(self) -> str:
+        return self._study.study_name
+
+    @property
+    def fingerprint(self) -> str:
+        return self._study.user_attrs[self.FINGERPRINT]
+
+    @property
+    def parent_run_id(self) -> str | None:
+        return self._study.user_attrs.get(self.PARENT_RUN)
+
+    @parent_run_id.setter
+    def parent_run_id(self, run_id: str) -> None:
+        self._study.set_user_attr(self.PARENT_RUN, run_id)
+
+    @property
+    def finished(self) -> bool:
+        return bool(self._study.user_attrs.get(self.FINISHED))
+
+    def mark_finished(self) -> None:
+        self._study.set_user_attr(self.FINISHED, True)
+
+    def n_complete(self) -> int:
+        return len(self._complete())
+
+    def counts(self) -> dict[str, int]:
+        """How many trials completed and how many failed."""
+        states = [t.state for t in self._study.get_trials(deepcopy=False)]
+        return {
+            "complete": states.count(optuna.trial.TrialState.COMPLETE),
+            "failed": states.count(optuna.trial.TrialState.FAIL),
+        }
+
+    def _complete(self) -> list[optuna.trial.FrozenTrial]:
+        return self._study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+
+    def complete_candidates(self) -> dict[int, Candidate]:
+        """Every finished trial's candidate, by trial number."""
+        return {t.number: _candidate(t.params) for t in self._complete()}
+
+    def best(self) -> tuple[int, Candidate, float]:
+        """The best trial's number, candidate and CV score."""
+        best = self._study.best_trial
+        return best.number, _candidate(best.params), float(best.value)
+
+    def optimize(
+        self,
+        setup: CVSetup,
+        space: SearchSpace,
+        *,
+        n_trials: int,
+        timeout: float | None,
+        show_progress_bar: bool,
+        on_trial: Callable[[TrialResult], None],
+    ) -> None:
+        """Run trials until ``n_trials`` have completed in this study (all processes counted)."""
+        remaining = n_trials - self.n_complete()
+        if remaining <= 0:
+            return
+
+        pending: dict[int, TrialResult] = {}
+
+        def objective(trial: optuna.Trial) -> float:
+            candidate = space.suggest(trial)
+            try:
+                result = evaluate(setup, candidate, number=trial.number)
+                if not np.isfinite(result.cv_score_mean):
+                    raise TrialFailed(f"the CV score is {result.cv_score_mean}")
+            except (*FIT_ERRORS, TrialFailed) as exc:
+                reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                trial.set_user_attr("fail_reason", reason)
+                pending[trial.number] = TrialResult(
+                    trial.number, candidate, [], 0.0, False, error=reason
+                )
+                raise TrialFailed(reason) from exc
+            trial.set_user_attr("cv_scores", result.cv_scores)
+            trial.set_user_attr("converged", result.converged)
+            pending[trial.number] = result
+            return result.cv_score_mean
+
+        def after_trial(_: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            # Called once the trial's state is stored, so a logged trial is a finished one.
+            result = pending.pop(trial.number, None)
+            if result is not None:
+                on_trial(result)
+
+        self._study.optimize(
+            objective,
+            n_trials=remaining,
+            timeout=timeout,
+            catch=(TrialFailed,),
+            callbacks=[after_trial],
+            show_progress_bar=show_progress_bar,
+            gc_after_trial=False,
+        )
+
+
+def _candidate(params: dict) -> Candidate:
+    return Candidate(Penalty(params["penalty"]), float(params["alpha"]), params.get("l1_ratio"))

@@ -1,0 +1,323 @@
+"""MLflow, and only here: the study's parent run, one child run per trial, the best model.
+
+Trials are logged by a background thread so the search never waits on the store; the
+parent run is written by the caller's thread at the start and the end of the study.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import subprocess
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+# MLflow sends usage telemetry unless told not to; a tuning job has no business doing that.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.utils.mlflow_tags import (
+    MLFLOW_DATASET_CONTEXT,
+    MLFLOW_GIT_COMMIT,
+    MLFLOW_PARENT_RUN_ID,
+)
+
+from pipeline import evaluate, plots
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+    from pipeline.data import Dataset
+    from pipeline.search import TrialResult
+
+log = logging.getLogger(__name__)
+# MLflow configures its own loggers on import; its INFO lines (schema creation) are noise here.
+logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+ROLE = "pipeline.role"
+TRIAL_NUMBER = "pipeline.trial_number"
+NOTE = "mlflow.note.content"
+
+
+class Tracker:
+    """One experiment in one tracking store."""
+
+    def __init__(self, *, uri: str, artifact_location: str, experiment_name: str):
+        mlflow.set_tracking_uri(uri)
+        self.uri = uri
+        self.client = MlflowClient(uri)
+        self.experiment_id = self._experiment(experiment_name, artifact_location)
+        self.pip_requirements = mlflow.sklearn.get_default_pip_requirements(include_skops=True)
+
+    def _experiment(self, name: str, artifact_location: str) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            if found.lifecycle_stage == "deleted":
+                self.client.restore_experiment(found.experiment_id)
+            return found.experiment_id
+        try:
+            return self.client.create_experiment(name, artifact_location=artifact_location)
+        except MlflowException:  # created meanwhile by another process
+            found = self.client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return found.experiment_id
+
+    # -- the study's parent run ------------------------------------------------------------
+
+    def open_parent(
+        self, run_id: str | None, *, run_name: str, tags: dict[str, str], params: dict[str, Any]
+    ) -> str:
+        """Reopen the study's parent run, or create it with its tags and params."""
+        if run_id is not None:
+            try:
+                run = self.client.get_run(run_id)
+            except MlflowException:
+                run = None
+            if run is not None and run.info.lifecycle_stage == "active":
+                self.client.update_run(run_id, status="RUNNING")
+                log.info("resuming MLflow run %s", run_id)
+                return run_id
+        run = self.client.create_run(
+            self.experiment_id, run_name=run_name, tags={ROLE: "study", **tags}
+        )
+        self.client.log_batch(run.info.run_id, params=_params(params))
+        return run.info.run_id
+
+    def close_parent(self, run_id: str, status: str) -> None:
+        self.client.set_terminated(run_id, status)
+
+    def trial_runs(self, parent_run_id: str) -> list[mlflow.entities.Run]:
+        """The parent's child runs, in any state."""
+        return self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.{MLFLOW_PARENT_RUN_ID} = '{parent_run_id}'",
+            max_results=50_000,
+        )
+
+    def settle_trial_runs(self, parent_run_id: str) -> set[int]:
+        """End as KILLED the child runs a dead process left RUNNING; return the logged trials."""
+        logged = set()
+        for run in self.trial_runs(parent_run_id):
+            if run.info.status == "RUNNING":
+                self.client.set_terminated(run.info.run_id, "KILLED")
+            elif run.info.status == "FINISHED" and TRIAL_NUMBER in run.data.tags:
+                logged.add(int(run.data.tags[TRIAL_NUMBER]))
+        return logged
+
+    def trial_logger(
+        self,
+        parent_run_id: str,
+        *,
+        example_X: pd.DataFrame,
+        example_y: pd.Series,
+        log_models: bool,
+    ) -> TrialLogger:
+        """A background logger of trials as child runs of ``parent_run_id``."""
+        signature = infer_signature(example_X, example_y.to_numpy())
+        return TrialLogger(self, parent_run_id, signature=signature, log_models=log_models)
+
+    def ui_url(self, run_id: str, *, port: int = 5000) -> str:
+        """Where ``make ui`` shows the run."""
+        return f"http://127.0.0.1:{port}/#/experiments/{self.experiment_id}/runs/{run_id}"
+
+    def log_model(
+        self, run_id: str, estimator: Pipeline, *, name: str, **kwargs: Any
+    ) -> mlflow.models.model.ModelInfo:
+        """Log a fitted pipeline as an MLflow model of ``run_id``."""
+        return mlflow.sklearn.log_model(
+            estimator,
+            name=name,
+            run_id=run_id,
+            pip_requirements=self.pip_requirements,
+            **kwargs,
+        )
+
+    # -- the end of the study --------------------------------------------------------------
+
+    def log_outcome(
+        self,
+        run_id: str,
+        *,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        best_model: Pipeline,
+        example: pd.DataFrame,
+        coefficients: pd.Series,
+        coefficient_title: str,
+        config_yaml: str,
+        summary: dict[str, Any],
+        description: str,
+        dataset: Dataset,
+    ) -> str:
+        """Write the study's result on its parent run; return the best model's URI."""
+        frame = pd.concat([dataset.X, dataset.y], axis=1)
+        ds = mlflow.data.from_pandas(
+            frame,
+            source=dataset.source if "/" in dataset.source else None,
+            targets=str(dataset.y.name),
+            name=dataset.name,
+            digest=dataset.digest,
+        )
+        context = [InputTag(MLFLOW_DATASET_CONTEXT, "training")]
+        self.client.log_inputs(run_id, datasets=[DatasetInput(ds._to_mlflow_entity(), context)])
+        now = _now_ms()
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+            params=_params(params),
+            tags=[RunTag(NOTE, description)],
+        )
+        self.client.log_text(run_id, config_yaml, "config.yaml")
+        self.client.log_text(run_id, coefficients.to_csv(), "coefficients.csv")
+        fig = plots.coefficient_plot(coefficients, title=coefficient_title)
+        self.client.log_figure(run_id, fig, "coefficients.png")
+        signature = infer_signature(example, best_model.predict(example))
+        uri = self.log_model(
+            run_id, best_model, name="best_model", signature=signature, input_example=example
+        ).model_uri
+        summary = {**summary, "best_model_uri": uri}
+        self.client.log_dict(run_id, summary, "summary.json")
+        return uri
+
+    def load_summary(self, run_id: str) -> dict[str, Any] | None:
+        try:
+            return mlflow.artifacts.load_dict(f"runs:/{run_id}/summary.json")
+        except MlflowException:
+            return None
+
+
+class TrialLogger:
+    """Logs each finished trial as a child run, on a background thread.
+
+    Use as a context manager: leaving it waits until every submitted trial is logged
+    and re-raises the first logging error, if any.
+    """
+
+    def __init__(self, tracker: Tracker, parent_run_id: str, *, signature, log_models: bool):
+        self.tracker = tracker
+        self.parent_run_id = parent_run_id
+        self.signature = signature
+        self.log_models = log_models
+        self._queue: queue.Queue[TrialResult | None] = queue.Queue(maxsize=256)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="trial-logger", daemon=True)
+        self.seconds = 0.0
+        self.count = 0
+
+    def __enter__(self) -> TrialLogger:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None and exc is None:
+            raise self._error
+
+    def submit(self, result: TrialResult) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(result)
+
+    def _work(self) -> None:
+        while (result := self._queue.get()) is not None:
+            if self._error is not None:
+                continue
+            start = time.perf_counter()
+            try:
+                self.log_trial(result)
+            except BaseException as exc:  # re-raised in the search's thread
+                log.error("logging trial %d failed: %s", result.number, exc)
+                self._error = exc
+            self.seconds += time.perf_counter() - start
+            self.count += 1
+
+    def log_trial(self, result: TrialResult) -> None:
+        """One child run: params, CV metrics, coefficients table and plot, and the model."""
+        client = self.tracker.client
+        candidate = result.candidate
+        run = client.create_run(
+            self.tracker.experiment_id,
+            run_name=candidate.label,
+            tags={
+                ROLE: "trial",
+                MLFLOW_PARENT_RUN_ID: self.parent_run_id,
+                TRIAL_NUMBER: str(result.number),
+                "penalty": candidate.penalty.value,
+            },
+        )
+        run_id = run.info.run_id
+        params = _params(candidate.params())
+        if not result.ok:
+            client.log_batch(run_id, params=params, tags=[RunTag("fail_reason", result.error)])
+            client.set_terminated(run_id, "FAILED")
+            return
+        coefs = evaluate.coefficients(result.estimator)
+        metrics = {
+            "cv_score_mean": result.cv_score_mean,
+            "cv_score_std": result.cv_score_std,
+            **{f"cv_score_fold{i}": s for i, s in enumerate(result.cv_scores)},
+            "n_nonzero_coefs": evaluate.n_nonzero(coefs),
+            "fit_time_s": result.fit_time_s,
+            "converged": float(result.converged),
+        }
+        # Params first, so the logged model carries them; metrics after, linked to the model,
+        # so MLflow's model list can sort the trials' models by CV score.
+        client.log_batch(run_id, params=params)
+        model_id = None
+        if self.log_models:
+            model_id = self.tracker.log_model(
+                run_id, result.estimator, name="model", signature=self.signature
+            ).model_id
+        now = _now_ms()
+        client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), now, 0, model_id=model_id) for k, v in metrics.items()],
+        )
+        client.log_text(run_id, coefs.to_csv(), "coefficients.csv")
+        title = f"Coefficients, trial {result.number}: {candidate.label}"
+        client.log_figure(run_id, plots.coefficient_plot(coefs, title=title), "coefficients.png")
+        client.set_terminated(run_id, "FINISHED")
+
+
+def git_tags(root: Path) -> dict[str, str]:
+    """MLflow's git commit tag for the project checkout, if there is one."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {MLFLOW_GIT_COMMIT: out.stdout.strip()}
+
+
+def _params(values: dict[str, Any]) -> list[Param]:
+    return [Param(k, "" if v is None else str(v)) for k, v in values.items()]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def flatten(prefix: str, values: dict[str, Any]) -> Iterable[tuple[str, Any]]:
+    """``{"a": {"b": 1}}`` as ``("prefix.a.b", 1)`` pairs."""
+    for key, value in values.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            yield from flatten(name, value)
+        else:
+            yield name, value

@@ -1,0 +1,207 @@
+"""The tuning job: data -> validate -> split -> search -> evaluate -> track. Orchestration only."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from omegaconf import OmegaConf
+
+from pipeline import config, data, evaluate, report, validate
+from pipeline.config import Config
+from pipeline.errors import UserError
+from pipeline.split import Split, holdout
+
+if TYPE_CHECKING:
+    from pipeline import search, tracking
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: Config) -> dict[str, Any]:
+    """Run (or resume) the study ``cfg`` describes; return its summary."""
+    cfg = config.validate(cfg)
+    dataset = data.load(cfg.data)
+    validate.check(dataset, n_splits=cfg.search.n_splits, test_size=cfg.split.test_size)
+    parts = holdout(dataset, **asdict(cfg.split))
+
+    # Optuna and MLflow are imported only now, so a user error is reported at once, not after
+    # seconds of imports.
+    from pipeline import search, tracking
+
+    numeric, categorical = data.feature_kinds(parts.X_train)
+    setup = search.CVSetup.build(
+        parts.X_train,
+        parts.y_train,
+        n_splits=cfg.search.n_splits,
+        random_state=cfg.search.random_state,
+        scoring=cfg.search.scoring,
+        numeric=numeric,
+        categorical=categorical,
+        max_iter=cfg.search.max_iter,
+        tol=cfg.search.tol,
+    )
+    space = search.SearchSpace.from_config(cfg.search)
+    fingerprint = search.fingerprint(
+        data_digest=dataset.digest, split=asdict(cfg.split), cfg=cfg.search
+    )
+
+    # Everything above only reads; from here on the stores are written.
+    tracker = tracking.Tracker(
+        uri=cfg.tracking.uri,
+        artifact_location=cfg.tracking.artifact_location,
+        experiment_name=cfg.tracking.experiment_name,
+    )
+    study = search.Study.open(
+        storage=cfg.search.storage,
+        study_prefix=dataset.name,
+        fingerprint=fingerprint,
+        seed=cfg.search.random_state,
+        space=space,
+        guess_alpha=cfg.search.guess_alpha,
+        fresh=cfg.search.fresh,
+    )
+    if study.finished and study.parent_run_id:
+        summary = tracker.load_summary(study.parent_run_id)
+        if summary is not None:
+            log.info("study %s is already finished; search.fresh=true starts a new one", study.name)
+            return {**summary, "reused": True}
+    if study.resumed:
+        log.info("resuming study %s (%d trials complete)", study.name, study.n_complete())
+    parent = tracker.open_parent(
+        study.parent_run_id,
+        run_name=study.name,
+        tags={
+            "pipeline.study_name": study.name,
+            "pipeline.fingerprint": fingerprint,
+            "pipeline.data_digest": dataset.digest,
+            **tracking.git_tags(config.PROJECT_ROOT),
+        },
+        params=dict(tracking.flatten("", _public_config(cfg))),
+    )
+    study.parent_run_id = parent
+    try:
+        summary = _search_and_report(cfg, dataset, parts, setup, space, study, tracker, parent)
+    except KeyboardInterrupt:
+        tracker.close_parent(parent, "KILLED")
+        raise
+    except BaseException:
+        tracker.close_parent(parent, "FAILED")
+        raise
+    study.mark_finished()
+    tracker.close_parent(parent, "FINISHED")
+    return summary
+
+
+def _search_and_report(
+    cfg: Config,
+    dataset: data.Dataset,
+    parts: Split,
+    setup: search.CVSetup,
+    space: search.SearchSpace,
+    study: search.Study,
+    tracker: tracking.Tracker,
+    parent: str,
+) -> dict[str, Any]:
+    logged = tracker.settle_trial_runs(parent)
+    example_X, example_y = parts.X_train.head(5), parts.y_train.head(5)
+    start = time.perf_counter()
+    with tracker.trial_logger(
+        parent, example_X=example_X, example_y=example_y, log_models=cfg.tracking.log_trial_models
+    ) as logger:
+        for number, candidate in study.complete_candidates().items():
+            if number not in logged:  # finished before a crash, but never logged
+                logger.submit(search.evaluate(setup, candidate, number=number))
+        study.optimize(
+            setup,
+            space,
+            n_trials=cfg.search.n_trials,
+            timeout=cfg.search.timeout,
+            show_progress_bar=cfg.search.progress_bar and sys.stderr.isatty(),
+            on_trial=logger.submit,
+        )
+        searched = time.perf_counter() - start
+    study_time = time.perf_counter() - start
+    counts = study.counts()
+    if counts["complete"] == 0:
+        raise UserError(
+            f"no trial of study {study.name} completed ({counts['failed']} failed); "
+            "see the fail_reason tag on its trial runs"
+        )
+    number, best, cv_score = study.best()
+    best_model = setup.fit(best)
+    baselines = {
+        n: setup.fit(c) for n, c in evaluate.baseline_candidates(cfg.search.guess_alpha).items()
+    }
+    holdout_scores = evaluate.holdout_scores({"best": best_model, **baselines}, parts)
+    coefs = evaluate.coefficients(best_model)
+
+    metrics = {
+        "best_cv_score": cv_score,
+        "best_trial_number": number,
+        "n_trials_complete": counts["complete"],
+        "n_trials_failed": counts["failed"],
+        "n_nonzero_coefs": evaluate.n_nonzero(coefs),
+        "study_time_s": study_time,
+        "search_time_s": searched,
+        "trial_logging_s_mean": logger.seconds / max(logger.count, 1),
+    }
+    for name, scores in holdout_scores.items():
+        prefix = "test" if name == "best" else f"baseline_{name}_test"
+        metrics.update({f"{prefix}_{m}": v for m, v in scores.items()})
+    summary = {
+        "study": study.name,
+        "fingerprint": study.fingerprint,
+        "parent_run_id": parent,
+        "experiment_name": cfg.tracking.experiment_name,
+        "experiment_id": tracker.experiment_id,
+        "tracking_uri": config.mask_url(cfg.tracking.uri),
+        "ui_url": tracker.ui_url(parent),
+        "ui_command": _ui_command(cfg.tracking.uri),
+        "scoring": cfg.search.scoring,
+        "n_splits": cfg.search.n_splits,
+        "space": {**asdict(space), "penalties": [p.value for p in space.penalties]},
+        "data": {
+            "name": dataset.name,
+            "source": dataset.source,
+            "digest": dataset.digest,
+            "n_train": len(parts.X_train),
+            "n_test": len(parts.X_test),
+            "n_features": parts.X_train.shape[1],
+        },
+        "trials": counts,
+        "best": {"trial": number, **best.params(), "l1_ratio": best.l1_ratio, "cv_score": cv_score},
+        "holdout": holdout_scores,
+        "metrics": metrics,
+    }
+    tracker.log_outcome(
+        parent,
+        params={f"best_{k}": v for k, v in best.params().items()},
+        metrics=metrics,
+        best_model=best_model,
+        example=example_X,
+        coefficients=coefs,
+        coefficient_title=f"Coefficients of the best model: {best.label}",
+        config_yaml=OmegaConf.to_yaml(OmegaConf.create(_public_config(cfg))),
+        summary=summary,
+        description=report.description(summary),
+        dataset=dataset,
+    )
+    return summary
+
+
+def _ui_command(uri: str) -> str:
+    default = f"sqlite:///{config.PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"
+    return "make ui" if uri == default else f"make ui TRACKING_URI={config.mask_url(uri)}"
+
+
+def _public_config(cfg: Config) -> dict[str, Any]:
+    """The resolved config as plain values, store URLs with any password masked."""
+    values = asdict(cfg)
+    values["search"]["storage"] = config.mask_url(cfg.search.storage)
+    values["tracking"]["uri"] = config.mask_url(cfg.tracking.uri)
+    values["search"]["penalties"] = [p.value for p in cfg.search.penalties]
+    return values

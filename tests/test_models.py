@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, Ridge
+
+from pipeline.config import Penalty
+from pipeline.evaluate import coefficients
+from pipeline.models import Candidate, make_estimator
+
+
+@pytest.mark.parametrize(
+    ("candidate", "kind"),
+    [
+        (Candidate(Penalty.l1, 0.5), Lasso),
+        (Candidate(Penalty.l2, 0.5), Ridge),
+        (Candidate(Penalty.elasticnet, 0.5, 0.3), ElasticNet),
+        (None, LinearRegression),
+    ],
+)
+def test_each_penalty_gets_its_estimator(candidate, kind):
+    model = make_estimator(candidate, numeric=["a"])[-1]
+    assert type(model) is kind
+    if candidate is not None:
+        assert model.alpha == 0.5
+    if kind is ElasticNet:
+        assert model.l1_ratio == 0.3
+
+
+def test_elasticnet_needs_l1_ratio():
+    with pytest.raises(ValueError, match="l1_ratio"):
+        make_estimator(Candidate(Penalty.elasticnet, 0.5), numeric=["a"])
+
+
+def test_standardizes_so_the_penalty_ignores_units():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=50), "b": rng.normal(size=50)})
+    y = X["a"] + X["b"]
+    est = make_estimator(Candidate(Penalty.l1, 0.1), numeric=["a", "b"])
+    base = coefficients(est.fit(X, y))
+    scaled = coefficients(est.fit(X.assign(b=X["b"] * 1000), y))
+    np.testing.assert_allclose(base.to_numpy(), scaled.to_numpy(), rtol=1e-6)
+
+
+def test_categories_are_one_hot_encoded_and_unknown_ones_ignored(table):
+    X, y = table.drop(columns="price"), table["price"]
+    est = make_estimator(
+        Candidate(Penalty.l2, 0.1), numeric=["size", "rooms", "noise"], categorical=["city"]
+    ).fit(X, y)
+    coefs = coefficients(est)
+    assert {"city_north", "city_south", "city_east", "size"} <= set(coefs.index)
+    unseen = X.head(2).assign(city="west")
+    assert np.isfinite(est.predict(unseen)).all()
+
+
+def test_candidate_labels_and_params():
+    assert Candidate(Penalty.l1, 0.012345).label == "l1 α=0.0123"
+    en = Candidate(Penalty.elasticnet, 0.41, 0.7)
+    assert en.label == "elasticnet α=0.41 r=0.7"
+    assert en.params() == {"penalty": "elasticnet", "alpha": 0.41, "l1_ratio": 0.7}
+    assert "l1_ratio" not in Candidate(Penalty.l2, 1.0).params()

@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+from sklearn.model_selection import KFold, cross_val_score
+
+from pipeline.config import Penalty, SearchConfig, SeedRegressionData
+from pipeline.data import load
+from pipeline.models import Candidate
+from pipeline.search import CVSetup, SearchSpace, Study, TrialResult, evaluate, fingerprint
+
+
+@pytest.fixture
+def setup() -> CVSetup:
+    ds = load(SeedRegressionData(n_samples=60, n_features=8, n_informative=3, noise=5.0))
+    return CVSetup.build(
+        ds.X,
+        ds.y,
+        n_splits=4,
+        random_state=0,
+        scoring="neg_root_mean_squared_error",
+        numeric=list(ds.X.columns),
+        categorical=[],
+        max_iter=10_000,
+        tol=1e-4,
+    )
+
+
+def _space(*penalties: Penalty) -> SearchSpace:
+    return SearchSpace(penalties or tuple(Penalty), 1e-3, 10.0, 0.1, 0.9)
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        Candidate(Penalty.l1, 0.3),
+        Candidate(Penalty.l2, 3.0),
+        Candidate(Penalty.elasticnet, 0.2, 0.5),
+    ],
+)
+def test_cv_scores_equal_cross_val_score_on_the_same_folds(setup, candidate):
+    result = evaluate(setup, candidate, number=3)
+    folds = KFold(n_splits=4, shuffle=True, random_state=0)
+    expected = cross_val_score(
+        setup.estimator(candidate), setup.X, setup.y, cv=folds, scoring=setup.scoring
+    )
+    np.testing.assert_allclose(result.cv_scores, expected, rtol=1e-12)
+    assert result.cv_score_mean == pytest.approx(expected.mean())
+    assert result.cv_score_std == pytest.approx(expected.std())
+    assert result.number == 3 and result.converged
+
+
+def test_non_convergence_is_recorded_not_shown(setup):
+    tight = CVSetup(**{**setup.__dict__, "max_iter": 1, "tol": 1e-12})
+    result = evaluate(tight, Candidate(Penalty.l1, 1e-3))  # warnings are errors in this suite
+    assert not result.converged
+
+
+def test_fingerprint_changes_with_data_and_settings_not_budget():
+    base = dict(data_digest="d1", split={"test_size": 0.2})
+    fp = fingerprint(**base, cfg=SearchConfig())
+    assert fp == fingerprint(**base, cfg=SearchConfig(n_trials=500, timeout=9.0, fresh=True))
+    assert fp != fingerprint(data_digest="d2", split={"test_size": 0.2}, cfg=SearchConfig())
+    assert fp != fingerprint(data_digest="d1", split={"test_size": 0.3}, cfg=SearchConfig())
+    assert fp != fingerprint(**base, cfg=SearchConfig(alpha_high=10.0))
+    assert fp != fingerprint(**base, cfg=SearchConfig(n_splits=3))
+    assert fp != fingerprint(**base, cfg=SearchConfig(scoring="r2"))
+    assert fp != fingerprint(**base, cfg=SearchConfig(penalties=[Penalty.l1]))
+
+
+def _open(tmp_path, fp="abc", fresh=False, space=None) -> Study:
+    return Study.open(
+        storage=f"sqlite:///{tmp_path / 'optuna.db'}",
+        study_prefix="t",
+        fingerprint=fp,
+        seed=0,
+        space=space or _space(),
+        guess_alpha=0.1,
+        fresh=fresh,
+    )
+
+
+def _run(study: Study, setup: CVSetup, n_trials: int, space=None) -> list[TrialResult]:
+    seen: list[TrialResult] = []
+    study.optimize(
+        setup,
+        space or _space(),
+        n_trials=n_trials,
+        timeout=None,
+        show_progress_bar=False,
+        on_trial=seen.append,
+    )
+    return seen
+
+
+def test_guesses_come_first_and_l1_ratio_only_for_elasticnet(tmp_path, setup):
+    study = _open(tmp_path)
+    seen = _run(study, setup, 12)
+    assert [r.number for r in seen] == list(range(12))
+    assert seen[0].candidate == Candidate(Penalty.l1, 0.1)
+    assert seen[1].candidate == Candidate(Penalty.l2, 0.1)
+    for r in seen:
+        assert (r.candidate.l1_ratio is not None) == (r.candidate.penalty == Penalty.elasticnet)
+        assert 1e-3 <= r.candidate.alpha <= 10.0
+    score = study.best()[2]
+    assert score == max(r.cv_score_mean for r in seen)
+    assert score >= max(seen[0].cv_score_mean, seen[1].cv_score_mean)
+
+
+def test_guess_outside_the_space_is_not_enqueued(tmp_path, setup):
+    space = _space(Penalty.elasticnet)
+    seen = _run(_open(tmp_path, space=space), setup, 3, space)
+    assert all(r.candidate.penalty == Penalty.elasticnet for r in seen)
+
+
+def test_resume_reaches_the_budget_without_replaying(tmp_path, setup):
+    first = _open(tmp_path)
+    assert not first.resumed
+    _run(first, setup, 4)
+    again = _open(tmp_path)
+    assert again.resumed and again.name == first.name
+    seen = _run(again, setup, 10)
+    assert [r.number for r in seen] == list(range(4, 10))
+    assert again.n_complete() == 10
+    assert _run(_open(tmp_path), setup, 10) == []
+    fresh = _open(tmp_path, fresh=True)
+    assert not fresh.resumed and fresh.name != first.name
+    other = _open(tmp_path, fp="other")
+    assert not other.resumed
+
+
+def test_parent_run_id_and_finished_flag_persist(tmp_path):
+    study = _open(tmp_path)
+    assert study.parent_run_id is None and not study.finished
+    study.parent_run_id = "run123"
+    study.mark_finished()
+    again = _open(tmp_path)
+    assert again.parent_run_id == "run123" and again.finished
+
+
+def test_a_failing_candidate_fails_its_trial_and_never_wins(tmp_path, setup, monkeypatch):
+    import pipeline.search as search
+
+    real = search.evaluate
+
+    def flaky(s, candidate, *, number=-1):
+        if number % 2:
+            raise ValueError("Input contains NaN")
+        if number == 2:
+            return TrialResult(number, candidate, [float("nan")] * 4, 0.0, True, None)
+        return real(s, candidate, number=number)
+
+    monkeypatch.setattr(search, "evaluate", flaky)
+    study = _open(tmp_path)
+    seen = _run(study, setup, 6)
+    failed = [r for r in seen if not r.ok]
+    assert [r.number for r in failed] == [1, 2, 3, 5]
+    assert failed[0].error == "ValueError: Input contains NaN"
+    assert "nan" in failed[1].error
+    assert study.counts() == {"complete": 2, "failed": 4}
+    assert study.best()[0] in (0, 4)
+    states = {
+        t.number: t.state
+        for t in optuna.load_study(
+            study_name=study.name, storage=f"sqlite:///{tmp_path / 'optuna.db'}"
+        ).trials
+    }
+    assert states[2] == optuna.trial.TrialState.FAIL
