@@ -35,8 +35,17 @@ def _one_line(exc: BaseException) -> str:
     return text
 
 
+def _user_error(exc: BaseException) -> SystemExit:
+    from pipeline.errors import UserError
+
+    prefix = "error" if isinstance(exc, UserError) else "config error"
+    text = str(exc) if isinstance(exc, UserError) else _one_line(exc)
+    print(f"{prefix}: {text}", file=sys.stderr)
+    return SystemExit(EXIT_USER_ERROR)
+
+
 def main() -> int:
-    # Hydra re-raises errors instead of printing them, so that they are reported here.
+    # Hydra re-raises composition errors instead of printing them, so they are reported here.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     import hydra
     from hydra.errors import HydraException
@@ -50,25 +59,25 @@ def main() -> int:
 
     @hydra.main(config_path="../conf", config_name="config", version_base=None)
     def _run(cfg: DictConfig) -> None:
-        from pipeline import report, tune
+        # Raised inside the job, an exception would make Hydra print its own lines first.
+        try:
+            from pipeline import report, tune
 
-        summary = tune.run(OmegaConf.to_object(cfg))
+            summary = tune.run(OmegaConf.to_object(cfg))
+        except (UserError, OmegaConfBaseException) as exc:
+            raise _user_error(exc) from None
         print(report.summary_text(summary), flush=True)
 
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         _run()
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
     except (HydraException, OmegaConfBaseException) as exc:
-        print(f"config error: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        raise _user_error(exc) from None
     except Terminated:
-        print("terminated: the study can be resumed by running the same command", file=sys.stderr)
+        print("terminated: run the same command again to resume the study", file=sys.stderr)
         return EXIT_TERMINATED
     except KeyboardInterrupt:
-        print("interrupted: the study can be resumed by running the same command", file=sys.stderr)
+        print("interrupted: run the same command again to resume the study", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
 

@@ -12,6 +12,7 @@ import queue
 import subprocess
 import threading
 import time
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,12 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import mlflow
 import pandas as pd
+
+with warnings.catch_warnings():
+    # Importing MLflow's model flavours warns about MLflow's own type hints; nothing to act on.
+    warnings.filterwarnings("ignore", message=".*Any type hint is inferred", category=UserWarning)
+    import mlflow.pyfunc
+    import mlflow.sklearn
 from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
@@ -56,6 +63,9 @@ class Tracker:
         self.uri = uri
         self.client = MlflowClient(uri)
         self.experiment_id = self._experiment(experiment_name, artifact_location)
+        # Logged models take the active experiment, not their run's: without this they would
+        # land in MLflow's Default experiment.
+        mlflow.set_experiment(experiment_id=self.experiment_id)
         self.pip_requirements = mlflow.sklearn.get_default_pip_requirements(include_skops=True)
 
     def _experiment(self, name: str, artifact_location: str) -> str:

@@ -1,0 +1,240 @@
+"""The command line end to end, in real subprocesses, against temporary stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.e2e
+
+PENALTY_PARAMS = {"l1": {"penalty", "alpha"}, "l2": {"penalty", "alpha"}}
+PENALTY_PARAMS["elasticnet"] = {"penalty", "alpha", "l1_ratio"}
+
+
+def cli(store: Path, *overrides: str, cwd: Path | None = None, **kwargs) -> subprocess.Popen:
+    args = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        f"store_dir={store}",
+        f"hydra.run.dir={store}/outputs",
+        *overrides,
+    ]
+    env = {**os.environ, "PYTHONWARNINGS": "error::FutureWarning"}
+    return subprocess.Popen(
+        args,
+        cwd=cwd or PROJECT_ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )
+
+
+def run(store: Path, *overrides: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    proc = cli(store, *overrides, cwd=cwd)
+    out, err = proc.communicate(timeout=600)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def client(store: Path):
+    from mlflow import MlflowClient
+
+    return MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
+
+
+def runs_by_role(store: Path) -> dict[str, list]:
+    c = client(store)
+    exp = c.get_experiment_by_name("regularization")
+    runs = c.search_runs([exp.experiment_id], max_results=1000)
+    out: dict[str, list] = {"study": [], "trial": []}
+    for r in runs:
+        out[r.data.tags["pipeline.role"]].append(r)
+    return out
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One small study run from a directory outside the project."""
+    store = tmp_path_factory.mktemp("store")
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    result = run(store, "search.n_trials=8", cwd=elsewhere)
+    return store, result
+
+
+def test_tune_exits_0_and_prints_the_summary(finished):
+    _, result = finished
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "best " in out and "CV score" in out and "lasso_guess" in out and "unpenalized" in out
+    assert "http://127.0.0.1:5000/#/experiments/" in out
+    assert "Warning" not in result.stderr, result.stderr
+
+
+def test_every_trial_is_a_child_run_with_params_metrics_model_and_plot(finished):
+    store, _ = finished
+    runs = runs_by_role(store)
+    (parent,) = runs["study"]
+    trials = runs["trial"]
+    assert len(trials) == 8
+    numbers = sorted(int(t.data.tags["pipeline.trial_number"]) for t in trials)
+    assert numbers == list(range(8))
+    c = client(store)
+    for t in trials:
+        assert t.info.status == "FINISHED"
+        assert t.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        penalty = t.data.params["penalty"]
+        assert t.data.tags["penalty"] == penalty
+        assert set(t.data.params) == PENALTY_PARAMS[penalty]
+        assert {
+            "cv_score_mean",
+            "cv_score_std",
+            "n_nonzero_coefs",
+            "fit_time_s",
+            *(f"cv_score_fold{i}" for i in range(5)),
+        } <= set(t.data.metrics)
+        assert {"coefficients.png", "coefficients.csv"} <= {
+            a.path for a in c.list_artifacts(t.info.run_id)
+        }
+        assert len(t.outputs.model_outputs) == 1
+    guesses = {(t.data.params["penalty"], t.data.params["alpha"]) for t in trials}
+    assert {("l1", "0.1"), ("l2", "0.1")} <= guesses
+
+
+def test_parent_run_holds_the_result(finished):
+    store, _ = finished
+    (parent,) = runs_by_role(store)["study"]
+    assert parent.info.status == "FINISHED"
+    metrics, params, tags = parent.data.metrics, parent.data.params, parent.data.tags
+    for name in ("best_cv_score", "test_r2", "test_rmse", "test_mae"):
+        assert name in metrics
+    for baseline in ("lasso_guess", "ridge_guess", "unpenalized"):
+        for m in ("r2", "rmse", "mae"):
+            assert f"baseline_{baseline}_test_{m}" in metrics
+    assert params["best_penalty"] in {"l1", "l2", "elasticnet"}
+    assert float(params["best_alpha"]) > 0
+    assert params["search.n_trials"] == "8"
+    assert tags["mlflow.source.git.commit"]
+    assert "| holdout | R2 | RMSE | MAE |" in tags["mlflow.note.content"]
+    (dataset,) = parent.inputs.dataset_inputs
+    assert dataset.dataset.name == "seed_regression"
+    assert dataset.dataset.digest == tags["pipeline.data_digest"]
+    c = client(store)
+    files = {a.path for a in c.list_artifacts(parent.info.run_id)}
+    assert {"summary.json", "config.yaml", "coefficients.png", "coefficients.csv"} <= files
+    # The best CV score is the best over the trials, so never worse than the guesses.
+    trial_scores = [t.data.metrics["cv_score_mean"] for t in runs_by_role(store)["trial"]]
+    assert metrics["best_cv_score"] == pytest.approx(max(trial_scores))
+
+
+def test_summary_json_and_the_best_model_predicts_the_holdout(finished):
+    from sklearn.metrics import r2_score
+
+    from pipeline.config import SeedRegressionData
+    from pipeline.data import load
+    from pipeline.split import holdout
+    from pipeline.tracking import mlflow  # imported there with MLflow's import warning silenced
+
+    store, _ = finished
+    (parent,) = runs_by_role(store)["study"]
+    mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
+    path = client(store).download_artifacts(parent.info.run_id, "summary.json", str(store))
+    summary = json.loads(Path(path).read_text())
+    assert summary["parent_run_id"] == parent.info.run_id
+    assert summary["best"]["penalty"] == parent.data.params["best_penalty"]
+    assert summary["holdout"]["best"]["r2"] == pytest.approx(parent.data.metrics["test_r2"])
+    model = mlflow.pyfunc.load_model(summary["best_model_uri"])
+    parts = holdout(load(SeedRegressionData()), test_size=0.2, random_state=42, shuffle=True)
+    predictions = model.predict(parts.X_test)
+    assert r2_score(parts.y_test, predictions) == pytest.approx(parent.data.metrics["test_r2"])
+
+
+def test_a_finished_study_is_reported_not_rerun(finished):
+    store, _ = finished
+    before = runs_by_role(store)
+    again = run(store, "search.n_trials=8")
+    assert again.returncode == 0, again.stderr
+    assert "already finished" in again.stdout
+    after = runs_by_role(store)
+    assert len(after["trial"]) == len(before["trial"]) and len(after["study"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "culprit"),
+    [
+        (["search.n_trial=5"], "search.n_trial"),
+        (["search.n_trials=abc"], "search.n_trials"),
+        (["search.alpha_low=-1"], "'search.alpha_low' parameter must be > 0. Got -1.0"),
+        (["search.alpha_low=10", "search.alpha_high=1"], "'search.alpha_high'"),
+        (["search.n_splits=1"], "'search.n_splits' parameter must be >= 2"),
+        (["split.test_size=1.5"], "'split.test_size'"),
+        (["data=csv", "data.path=/no/such.csv", "data.target=y"], "/no/such.csv"),
+        (["data=csv", "data.target=y"], "data.path"),
+        (["data=csv", "data.path={csv}", "data.target=cost"], "column 'cost' not found"),
+        (["data=csv", "data.path={csv}", "data.target=y", "data.features=[a,zz]"], "'zz'"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line_and_touch_no_store(tmp_path, overrides, culprit):
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{2 * i}\n" for i in range(20)))
+    store = tmp_path / "store"
+    result = run(store, *[o.format(csv=csv) for o in overrides])
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert culprit in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not (store / "mlflow.db").exists() and not (store / "optuna.db").exists()
+
+
+def _complete_trials(store: Path) -> int:
+    import optuna
+
+    url = f"sqlite:///{store / 'optuna.db'}"
+    try:
+        (summary,) = optuna.get_all_study_summaries(url)
+    except (ValueError, Exception):
+        return 0
+    study = optuna.load_study(study_name=summary.study_name, storage=url)
+    return len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_study_resumes_without_replaying(tmp_path, sig, code):
+    store = tmp_path / "store"
+    overrides = ("search.n_trials=30", "data=diabetes")
+    proc = cli(store, *overrides)
+    deadline = time.monotonic() + 120
+    while _complete_trials(store) < 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the study ended before it could be interrupted"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert "resume the study" in err
+    runs = runs_by_role(store)
+    (parent,) = runs["study"]
+    assert parent.info.status == "KILLED"
+    assert all(r.info.status in ("FINISHED", "FAILED", "KILLED") for r in runs["trial"])
+    done = _complete_trials(store)
+    assert 4 <= done < 30
+
+    again = run(store, *overrides)
+    assert again.returncode == 0, again.stderr
+    runs = runs_by_role(store)
+    assert [r.info.run_id for r in runs["study"]] == [parent.info.run_id]
+    assert runs["study"][0].info.status == "FINISHED"
+    finished = [r for r in runs["trial"] if r.info.status == "FINISHED"]
+    numbers = sorted(int(r.data.tags["pipeline.trial_number"]) for r in finished)
+    assert len(numbers) == len(set(numbers)) == 30
+    assert _complete_trials(store) == 30

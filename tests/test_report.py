@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from pipeline.report import description, summary_text
+
+SUMMARY = {
+    "study": "seed_regression-abc-1",
+    "parent_run_id": "r1",
+    "experiment_name": "regularization",
+    "ui_url": "http://127.0.0.1:5000/#/experiments/1/runs/r1",
+    "ui_command": "make ui",
+    "scoring": "neg_root_mean_squared_error",
+    "n_splits": 5,
+    "space": {
+        "penalties": ["l1", "l2"],
+        "alpha_low": 1e-4,
+        "alpha_high": 100.0,
+        "l1_ratio_low": 0.05,
+        "l1_ratio_high": 0.95,
+    },
+    "data": {
+        "name": "seed_regression",
+        "source": "make_regression(...)",
+        "digest": "d1",
+        "n_train": 80,
+        "n_test": 20,
+        "n_features": 20,
+    },
+    "trials": {"complete": 48, "failed": 2},
+    "best": {"trial": 7, "penalty": "l1", "alpha": 0.00123, "l1_ratio": None, "cv_score": -0.11},
+    "holdout": {
+        "best": {"r2": 0.99999, "rmse": 0.1218, "mae": 0.1},
+        "lasso_guess": {"r2": 0.9999, "rmse": 0.3463, "mae": 0.2934},
+    },
+}
+
+
+def test_summary_text_has_the_result_the_baselines_and_the_way_to_the_ui():
+    text = summary_text(SUMMARY)
+    assert "l1  alpha=0.00123  (trial 7)" in text
+    assert "48 complete, 2 failed" in text
+    assert "lasso_guess" in text and "0.3463" in text
+    assert "make ui, then http://127.0.0.1:5000/#/experiments/1/runs/r1" in text
+    assert "already finished" not in text
+    assert "already finished" in summary_text({**SUMMARY, "reused": True})
+
+
+def test_description_is_a_markdown_table():
+    md = description(SUMMARY)
+    assert "| holdout | R2 | RMSE | MAE |" in md
+    assert "| lasso_guess | 0.9999 | 0.3463 | 0.2934 |" in md
+    assert "penalties l1, l2" in md and "`d1`" in md

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipeline.config import Penalty, SeedRegressionData
+from pipeline.data import load
+from pipeline.models import Candidate
+from pipeline.search import CVSetup, TrialResult, evaluate
+from pipeline.tracking import ROLE, TRIAL_NUMBER, Tracker
+
+
+@pytest.fixture(scope="module")
+def tracker(tmp_path_factory) -> Tracker:
+    root = tmp_path_factory.mktemp("store")
+    return Tracker(
+        uri=f"sqlite:///{root / 'mlflow.db'}",
+        artifact_location=(root / "artifacts").as_uri(),
+        experiment_name="t",
+    )
+
+
+@pytest.fixture(scope="module")
+def setup() -> CVSetup:
+    ds = load(SeedRegressionData(n_samples=40, n_features=5, n_informative=2))
+    return CVSetup.build(
+        ds.X,
+        ds.y,
+        n_splits=3,
+        random_state=0,
+        scoring="neg_root_mean_squared_error",
+        numeric=list(ds.X.columns),
+        categorical=[],
+        max_iter=1000,
+        tol=1e-4,
+    )
+
+
+def test_experiment_is_created_once_with_its_artifact_location(tracker):
+    again = Tracker(uri=tracker.uri, artifact_location="file:///elsewhere", experiment_name="t")
+    assert again.experiment_id == tracker.experiment_id
+    exp = tracker.client.get_experiment(tracker.experiment_id)
+    assert exp.artifact_location.endswith("/artifacts")
+
+
+def test_parent_run_is_created_then_reopened(tracker):
+    run_id = tracker.open_parent(None, run_name="s", tags={"k": "v"}, params={"search.n_trials": 5})
+    run = tracker.client.get_run(run_id)
+    assert run.data.tags[ROLE] == "study" and run.data.tags["k"] == "v"
+    assert run.data.params == {"search.n_trials": "5"}
+    tracker.close_parent(run_id, "KILLED")
+    assert tracker.open_parent(run_id, run_name="s", tags={}, params={}) == run_id
+    assert tracker.client.get_run(run_id).info.status == "RUNNING"
+    assert tracker.open_parent("no-such-run", run_name="s2", tags={}, params={}) != run_id
+
+
+def test_trials_become_child_runs(tracker, setup):
+    parent = tracker.open_parent(None, run_name="p", tags={}, params={})
+    results = [
+        evaluate(setup, Candidate(Penalty.l1, 0.5), number=0),
+        evaluate(setup, Candidate(Penalty.elasticnet, 0.2, 0.4), number=1),
+        TrialResult(2, Candidate(Penalty.l2, 1.0), [], 0.0, False, error="ValueError: boom"),
+    ]
+    logger = tracker.trial_logger(
+        parent, example_X=setup.X.head(3), example_y=setup.y.head(3), log_models=True
+    )
+    with logger:
+        for r in results:
+            logger.submit(r)
+    assert logger.count == 3
+    runs = {int(r.data.tags[TRIAL_NUMBER]): r for r in tracker.trial_runs(parent)}
+    assert set(runs) == {0, 1, 2}
+    l1, en, failed = runs[0], runs[1], runs[2]
+    assert l1.info.run_name == "l1 α=0.5" and l1.info.status == "FINISHED"
+    assert l1.data.tags["penalty"] == "l1" and l1.data.tags[ROLE] == "trial"
+    assert l1.data.params == {"penalty": "l1", "alpha": "0.5"}
+    assert en.data.params["l1_ratio"] == "0.4"
+    expected = {"cv_score_mean", "cv_score_std", "n_nonzero_coefs", "fit_time_s", "converged"}
+    assert expected | {"cv_score_fold0", "cv_score_fold2"} <= set(l1.data.metrics)
+    assert l1.data.metrics["cv_score_mean"] == pytest.approx(results[0].cv_score_mean)
+    files = {f.path for f in tracker.client.list_artifacts(l1.info.run_id)}
+    assert {"coefficients.png", "coefficients.csv"} <= files
+    model = tracker.client.search_logged_models([tracker.experiment_id])
+    by_run = {m.source_run_id: m for m in model}
+    assert l1.info.run_id in by_run
+    linked = {m.key for m in by_run[l1.info.run_id].metrics}
+    assert "cv_score_mean" in linked
+    assert failed.info.status == "FAILED" and failed.data.tags["fail_reason"] == "ValueError: boom"
+
+
+def test_settle_kills_runs_left_running_and_lists_logged_trials(tracker, setup):
+    parent = tracker.open_parent(None, run_name="p2", tags={}, params={})
+    logger = tracker.trial_logger(
+        parent, example_X=setup.X.head(3), example_y=setup.y.head(3), log_models=False
+    )
+    with logger:
+        logger.submit(evaluate(setup, Candidate(Penalty.l2, 0.5), number=0))
+    stale = tracker.client.create_run(
+        tracker.experiment_id,
+        tags={"mlflow.parentRunId": parent, ROLE: "trial", TRIAL_NUMBER: "1"},
+    )
+    assert tracker.settle_trial_runs(parent) == {0}
+    assert tracker.client.get_run(stale.info.run_id).info.status == "KILLED"
+
+
+def test_a_logging_error_reaches_the_caller(tracker, setup):
+    parent = tracker.open_parent(None, run_name="p3", tags={}, params={})
+    logger = tracker.trial_logger(
+        parent, example_X=setup.X.head(3), example_y=pd.Series([1.0, 2.0, 3.0]), log_models=False
+    )
+    broken = evaluate(setup, Candidate(Penalty.l1, 0.5), number=0)
+    broken.estimator = None  # no coefficients to log
+    with pytest.raises(TypeError), logger:
+        logger.submit(broken)
