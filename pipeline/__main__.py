@@ -1,26 +1,18 @@
 """``python -m pipeline [overrides]``: compose the Hydra config and run the tuning job.
 
 User errors (bad config, bad data) print one line to stderr and exit 2; Ctrl-C exits 130
-and SIGTERM 143, each after ending the job's MLflow runs as KILLED.
+and SIGTERM 143, each after marking the trial in flight failed and ending the job's MLflow
+runs as KILLED.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
 
+from pipeline import interrupt
+
 EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C so that runs and trials are closed, not left RUNNING."""
-
-
-def _on_sigterm(signum, frame):
-    raise Terminated()
 
 
 def _one_line(exc: BaseException) -> str:
@@ -68,17 +60,15 @@ def main() -> int:
             raise _user_error(exc) from None
         print(report.summary_text(summary), flush=True)
 
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    interrupt.install()
     try:
         _run()
     except (HydraException, OmegaConfBaseException) as exc:
         raise _user_error(exc) from None
-    except Terminated:
-        print("terminated: run the same command again to resume the study", file=sys.stderr)
-        return EXIT_TERMINATED
-    except KeyboardInterrupt:
-        print("interrupted: run the same command again to resume the study", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        why = str(exc) or "SIGINT"
+        print(f"stopped by {why}: run the same command again to resume the study", file=sys.stderr)
+        return exc.exit_code if isinstance(exc, interrupt.Interrupted) else 130
     return 0
 
 

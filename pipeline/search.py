@@ -23,6 +23,7 @@ from sklearn.metrics import get_scorer
 from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 
+from pipeline import interrupt
 from pipeline.config import Penalty, SearchConfig
 from pipeline.models import Candidate, make_estimator
 
@@ -160,6 +161,7 @@ def evaluate(setup: CVSetup, candidate: Candidate, *, number: int = -1) -> Trial
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for train, test in setup.folds:
+            interrupt.check()
             model = setup.estimator(candidate).fit(X.iloc[train], y.iloc[train])
             converged &= _converged(model, setup.max_iter)
             scores.append(float(scorer(model, X.iloc[test], y.iloc[test])))
@@ -343,6 +345,7 @@ class Study:
             result = pending.pop(trial.number, None)
             if result is not None:
                 on_trial(result)
+            interrupt.check()
 
         self._study.optimize(
             objective,
