@@ -234,6 +234,10 @@ class TrialLogger:
         if self._error is not None and exc is None:
             raise self._error
 
+    def pending(self) -> int:
+        """Trials submitted but not yet logged (approximately)."""
+        return self._queue.qsize()
+
     def submit(self, result: TrialResult) -> None:
         if self._error is not None:
             raise self._error

@@ -108,6 +108,14 @@ def _search_and_report(
 ) -> dict[str, Any]:
     logged = tracker.settle_trial_runs(parent)
     example_X, example_y = parts.X_train.head(5), parts.y_train.head(5)
+    show_bar = cfg.search.progress_bar and sys.stderr.isatty()
+
+    def on_trial(result: search.TrialResult) -> None:
+        if not show_bar:  # a log line per trial instead, e.g. in a cron job's log
+            outcome = f"{result.cv_score_mean:.6g}" if result.ok else f"failed: {result.error}"
+            log.info("trial %d  %s  %s", result.number, result.candidate.label, outcome)
+        logger.submit(result)
+
     start = time.perf_counter()
     with tracker.trial_logger(
         parent, example_X=example_X, example_y=example_y, log_models=cfg.tracking.log_trial_models
@@ -120,10 +128,12 @@ def _search_and_report(
             space,
             n_trials=cfg.search.n_trials,
             timeout=cfg.search.timeout,
-            show_progress_bar=cfg.search.progress_bar and sys.stderr.isatty(),
-            on_trial=logger.submit,
+            show_progress_bar=show_bar,
+            on_trial=on_trial,
         )
         searched = time.perf_counter() - start
+        if logger.pending():
+            log.info("search done; logging the last %d trials to MLflow", logger.pending())
     study_time = time.perf_counter() - start
     counts = study.counts()
     if counts["complete"] == 0:
