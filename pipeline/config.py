@@ -30,11 +30,31 @@ class Penalty(StrEnum):
     elasticnet = "elasticnet"
 
 
+class Task(StrEnum):
+    """What the target is; ``auto`` infers it from the target's values."""
+
+    auto = "auto"
+    regression = "regression"
+    classification = "classification"
+
+
+class Missing(StrEnum):
+    """What to do with missing feature values: refuse the data, or impute inside the model."""
+
+    error = "error"
+    impute = "impute"
+
+
 @dataclass
 class DataConfig:
-    """Where the data comes from; each source below adds its own keys."""
+    """Where the data comes from, and how its table is read; each source adds its own keys."""
 
     name: str = MISSING
+    task: Task = Task.auto
+    missing: Missing = Missing.error
+    max_categories: int = 50
+    drop: list[str] = field(default_factory=list)
+    numeric: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -50,6 +70,38 @@ class SeedRegressionData(DataConfig):
     tail_strength: float = 0.5
     noise: float = 0.1
     random_state: int = 42
+
+
+@dataclass
+class SeedClassificationData(DataConfig):
+    """``sklearn.datasets.make_classification``; every knob is an argument of that function."""
+
+    name: str = "seed_classification"
+    n_samples: int = 200
+    n_features: int = 20
+    n_informative: int = 5
+    n_redundant: int = 2
+    n_repeated: int = 0
+    n_classes: int = 2
+    n_clusters_per_class: int = 2
+    weights: list[float] | None = None
+    flip_y: float = 0.01
+    class_sep: float = 1.0
+    random_state: int = 42
+
+
+@dataclass
+class BreastCancerData(DataConfig):
+    """scikit-learn's bundled breast cancer data set (569 tumours, 30 features, 2 classes)."""
+
+    name: str = "breast_cancer"
+
+
+@dataclass
+class WineData(DataConfig):
+    """scikit-learn's bundled wine data set (178 wines, 13 features, 3 classes)."""
+
+    name: str = "wine"
 
 
 @dataclass
@@ -91,7 +143,7 @@ class SearchConfig:
     l1_ratio_high: float = 0.95
     guess_alpha: float = 0.1
     n_splits: int = 5
-    scoring: str = "neg_root_mean_squared_error"
+    scoring: str | None = None
     random_state: int = 42
     n_trials: int = 50
     timeout: float | None = None
@@ -129,6 +181,9 @@ def register_configs() -> None:
     cs.store(name="config_schema", node=Config)
     cs.store(group="data", name="seed_regression_schema", node=SeedRegressionData)
     cs.store(group="data", name="diabetes_schema", node=DiabetesData)
+    cs.store(group="data", name="seed_classification_schema", node=SeedClassificationData)
+    cs.store(group="data", name="breast_cancer_schema", node=BreastCancerData)
+    cs.store(group="data", name="wine_schema", node=WineData)
     cs.store(group="data", name="csv_schema", node=CsvData)
 
 
@@ -187,7 +242,9 @@ def validate(cfg: Config) -> Config:
     _require(s.timeout is None or s.timeout > 0, "search.timeout", "> 0 or null", s.timeout)
     _require(s.max_iter >= 1, "search.max_iter", ">= 1", s.max_iter)
     _require(s.tol > 0, "search.tol", "> 0", s.tol)
-    _check_scoring(s.scoring)
+    if s.scoring is not None:
+        _check_scoring(s.scoring)
+    _require(cfg.data.max_categories >= 2, "data.max_categories", ">= 2", cfg.data.max_categories)
     _require(
         0 < cfg.split.test_size < 1,
         "split.test_size",
@@ -205,6 +262,22 @@ def validate(cfg: Config) -> Config:
             d.n_informative,
         )
         _require(d.noise >= 0, "data.noise", ">= 0", d.noise)
+    if isinstance(cfg.data, SeedClassificationData):
+        d = cfg.data
+        _require(d.n_samples >= 2, "data.n_samples", ">= 2", d.n_samples)
+        _require(d.n_classes >= 2, "data.n_classes", ">= 2", d.n_classes)
+        _require(
+            d.n_informative + d.n_redundant + d.n_repeated <= d.n_features,
+            "data.n_features",
+            ">= n_informative + n_redundant + n_repeated",
+            d.n_features,
+        )
+        _require(
+            d.n_classes * d.n_clusters_per_class <= 2**d.n_informative,
+            "data.n_informative",
+            "large enough that n_classes * n_clusters_per_class <= 2**n_informative",
+            d.n_informative,
+        )
 
     store = Path(cfg.store_dir).expanduser()
     store = store if store.is_absolute() else (PROJECT_ROOT / store)
@@ -220,6 +293,13 @@ def validate(cfg: Config) -> Config:
         search=dataclasses.replace(cfg.search, storage=storage),
         tracking=dataclasses.replace(cfg.tracking, uri=tracking_uri, artifact_location=artifacts),
     )
+
+
+def default_scoring(task: Task, n_classes: int) -> str:
+    """The scorer used when ``search.scoring`` is null."""
+    if task == Task.regression:
+        return "neg_root_mean_squared_error"
+    return "roc_auc" if n_classes == 2 else "neg_log_loss"
 
 
 def _check_scoring(name: str) -> None:

@@ -2,28 +2,48 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pipeline.config import CsvData, DataConfig, DiabetesData, SeedRegressionData
+from pipeline.config import (
+    BreastCancerData,
+    CsvData,
+    DataConfig,
+    DiabetesData,
+    SeedClassificationData,
+    SeedRegressionData,
+    Task,
+    WineData,
+)
 from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
 
 
+MAX_CLASS_VALUES = 10  # an integer target with at most this many values is a class label
+
+
 @dataclass(frozen=True)
 class Dataset:
-    """Features, target and where they came from."""
+    """Features, target, the task they pose and where they came from."""
 
     X: pd.DataFrame
     y: pd.Series
     name: str
     source: str
+    task: Task = Task.regression
+    n_rows_dropped: int = 0
+
+    @property
+    def classes(self) -> list:
+        """The sorted class labels (classification only)."""
+        return sorted(self.y.unique().tolist()) if self.task == Task.classification else []
 
     @property
     def digest(self) -> str:
@@ -42,14 +62,33 @@ def digest(X: pd.DataFrame, y: pd.Series) -> str:
 
 
 def load(cfg: DataConfig) -> Dataset:
-    """Build the data set named by ``cfg``."""
+    """Build the data set named by ``cfg``, with its task inferred or as configured."""
     if isinstance(cfg, SeedRegressionData):
-        return _seed_regression(cfg)
-    if isinstance(cfg, DiabetesData):
-        return _diabetes(cfg)
-    if isinstance(cfg, CsvData):
-        return _table(cfg)
-    raise TypeError(f"no loader for {type(cfg).__name__}")
+        ds = _seed_regression(cfg)
+    elif isinstance(cfg, SeedClassificationData):
+        ds = _seed_classification(cfg)
+    elif isinstance(cfg, DiabetesData | BreastCancerData | WineData):
+        ds = _bundled(cfg)
+    elif isinstance(cfg, CsvData):
+        ds = _table(cfg)
+    else:
+        raise TypeError(f"no loader for {type(cfg).__name__}")
+    return replace(ds, task=infer_task(ds.y, cfg.task))
+
+
+def infer_task(y: pd.Series, task: Task = Task.auto) -> Task:
+    """Classification for a target of strings, booleans, categories or few integer values."""
+    if task != Task.auto:
+        return task
+    if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+        return Task.classification
+    values = y.dropna()
+    integral = pd.api.types.is_integer_dtype(y) or bool(
+        np.all(np.mod(values.to_numpy(dtype=float), 1) == 0)
+    )
+    if integral and values.nunique() <= MAX_CLASS_VALUES:
+        return Task.classification
+    return Task.regression
 
 
 def _seed_regression(cfg: SeedRegressionData) -> Dataset:
@@ -74,11 +113,48 @@ def _seed_regression(cfg: SeedRegressionData) -> Dataset:
     return Dataset(pd.DataFrame(X, columns=columns), pd.Series(y, name="y"), cfg.name, source)
 
 
-def _diabetes(cfg: DiabetesData) -> Dataset:
-    from sklearn.datasets import load_diabetes
+def _seed_classification(cfg: SeedClassificationData) -> Dataset:
+    from sklearn.datasets import make_classification
 
-    bunch = load_diabetes(as_frame=True)
-    return Dataset(bunch.data, bunch.target.rename("target"), cfg.name, "sklearn.load_diabetes")
+    X, y = make_classification(
+        n_samples=cfg.n_samples,
+        n_features=cfg.n_features,
+        n_informative=cfg.n_informative,
+        n_redundant=cfg.n_redundant,
+        n_repeated=cfg.n_repeated,
+        n_classes=cfg.n_classes,
+        n_clusters_per_class=cfg.n_clusters_per_class,
+        weights=cfg.weights,
+        flip_y=cfg.flip_y,
+        class_sep=cfg.class_sep,
+        random_state=cfg.random_state,
+    )
+    width = len(str(cfg.n_features - 1))
+    columns = [f"x{i:0{width}d}" for i in range(cfg.n_features)]
+    source = (
+        f"make_classification(n_samples={cfg.n_samples}, n_features={cfg.n_features}, "
+        f"n_informative={cfg.n_informative}, n_classes={cfg.n_classes}, "
+        f"random_state={cfg.random_state})"
+    )
+    return Dataset(pd.DataFrame(X, columns=columns), pd.Series(y, name="y"), cfg.name, source)
+
+
+_BUNDLED = {
+    DiabetesData: "load_diabetes",
+    BreastCancerData: "load_breast_cancer",
+    WineData: "load_wine",
+}
+
+
+def _bundled(cfg: DiabetesData | BreastCancerData | WineData) -> Dataset:
+    from sklearn import datasets
+
+    loader = _BUNDLED[type(cfg)]
+    bunch = getattr(datasets, loader)(as_frame=True)
+    y = bunch.target.rename("target")
+    if not isinstance(cfg, DiabetesData):  # class names, so predictions read as labels
+        y = pd.Series(np.asarray(bunch.target_names)[bunch.target], name="target")
+    return Dataset(bunch.data, y, cfg.name, f"sklearn.datasets.{loader}")
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -97,29 +173,51 @@ def read_table(path: Path) -> pd.DataFrame:
     raise UserError(f"data.path: unsupported file type {suffix!r} for {path}; use .csv or .parquet")
 
 
+def _csv_header(path: Path) -> list[str]:
+    """The header as written; pandas would rename a repeated name ``a`` to ``a.1``."""
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            return next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+
+
 def _table(cfg: CsvData) -> Dataset:
     path = Path(cfg.path).expanduser().resolve()
     frame = read_table(path)
+    header = _csv_header(path) if path.suffix.lower() == ".csv" else list(frame.columns)
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise UserError(f"data: column {repeated[0]!r} appears more than once in {path}")
+    if frame.empty and len(frame.columns) == 0:
+        raise UserError(f"data.path: {path} has no columns")
     columns = [str(c) for c in frame.columns]
+    for key, listed in (("data.drop", cfg.drop), ("data.numeric", cfg.numeric)):
+        unknown = [c for c in listed if c not in columns]
+        if unknown:
+            raise UserError(f"{key}: column {unknown[0]!r} not found in {path}")
     if cfg.target not in columns:
         raise UserError(
             f"data.target: column {cfg.target!r} not found in {path} "
             f"(columns: {', '.join(columns[:20])}{', ...' if len(columns) > 20 else ''})"
         )
     if cfg.features is None:
-        features = [c for c in frame.columns if c != cfg.target]
+        features = [c for c in frame.columns if c != cfg.target and c not in cfg.drop]
     else:
         missing = [c for c in cfg.features if c not in columns]
         if missing:
             raise UserError(f"data.features: column {missing[0]!r} not found in {path}")
         if cfg.target in cfg.features:
             raise UserError(f"data.features: the target column {cfg.target!r} is listed")
-        features = list(cfg.features)
-    X = frame.loc[:, features]
+        features = [c for c in cfg.features if c not in cfg.drop]
     y = frame[cfg.target]
-    if isinstance(y, pd.DataFrame):  # the target name appears twice
-        raise UserError(f"data.target: column {cfg.target!r} appears more than once in {path}")
-    return Dataset(X, y, cfg.name if cfg.name != "csv" else path.stem, str(path))
+    keep = y.notna()
+    dropped = int((~keep).sum())
+    if dropped:
+        log.warning("dropped %d rows of %s whose target %r is missing", dropped, path, cfg.target)
+    X = frame.loc[keep, features].reset_index(drop=True)
+    y = y[keep].reset_index(drop=True)
+    return Dataset(X, y, path.stem, str(path), n_rows_dropped=dropped)
 
 
 def feature_kinds(X: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -127,8 +225,3 @@ def feature_kinds(X: pd.DataFrame) -> tuple[list[str], list[str]]:
     categorical = list(X.select_dtypes(include=["object", "str", "category", "bool"]).columns)
     numeric = [c for c in X.columns if c not in categorical]
     return numeric, categorical
-
-
-def as_float(y: pd.Series) -> np.ndarray:
-    """The target as a float array."""
-    return y.to_numpy(dtype=float)

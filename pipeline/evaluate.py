@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
-from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    log_loss,
+    mean_absolute_error,
+    r2_score,
+    roc_auc_score,
+    root_mean_squared_error,
+)
 from sklearn.pipeline import Pipeline
 
-from pipeline.config import Penalty
+from pipeline.config import Penalty, Task
 from pipeline.models import Candidate
 from pipeline.split import Split
 
-METRICS = ("r2", "rmse", "mae")
 
-
-def baseline_candidates(guess_alpha: float) -> dict[str, Candidate | None]:
-    """The models people write by hand: the guessed Lasso and Ridge, and no penalty at all."""
+def baseline_candidates(task: Task, guess_alpha: float) -> dict[str, Candidate | None]:
+    """The models people write by hand. ``None`` is the unpenalized or majority-class model."""
+    if task == Task.classification:
+        return {"default_logistic": Candidate(Penalty.l2, 1.0), "majority": None}
     return {
         "lasso_guess": Candidate(Penalty.l1, guess_alpha),
         "ridge_guess": Candidate(Penalty.l2, guess_alpha),
@@ -33,24 +40,53 @@ def regression_metrics(y_true: pd.Series, y_pred: np.ndarray) -> dict[str, float
     }
 
 
-def holdout_scores(models: dict[str, Pipeline], split: Split) -> dict[str, dict[str, float]]:
-    """Score already-fitted models on the holdout rows."""
+def classification_metrics(y_true: pd.Series, proba: np.ndarray, classes: list) -> dict[str, float]:
+    """Accuracy, macro F1, ROC AUC (one-vs-rest for several classes) and log loss."""
+    labels = np.asarray(classes)
+    y_pred = labels[np.argmax(proba, axis=1)]
+    if len(labels) == 2:
+        auc = roc_auc_score(y_true == labels[1], proba[:, 1])
+    else:
+        auc = roc_auc_score(y_true, proba, multi_class="ovr", labels=labels)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "f1": float(f1_score(y_true, y_pred, average="macro")),
+        "roc_auc": float(auc),
+        "log_loss": float(log_loss(y_true, proba, labels=labels)),
+    }
+
+
+def holdout_scores(
+    models: dict[str, Pipeline], split: Split, *, task: Task = Task.regression
+) -> dict[str, dict[str, float]]:
+    """Score fitted models on the holdout rows."""
+    if task == Task.classification:
+        return {
+            name: classification_metrics(
+                split.y_test, model.predict_proba(split.X_test), list(model.classes_)
+            )
+            for name, model in models.items()
+        }
     return {
         name: regression_metrics(split.y_test, model.predict(split.X_test))
         for name, model in models.items()
     }
 
 
-def fit_all(models: dict[str, Pipeline], split: Split) -> dict[str, Pipeline]:
-    """Fit a clone of each model on the training rows."""
-    return {name: clone(m).fit(split.X_train, split.y_train) for name, m in models.items()}
+def coefficients(estimator: Pipeline) -> pd.Series | pd.DataFrame:
+    """The fitted model's coefficients by feature name (after preprocessing).
 
-
-def coefficients(estimator: Pipeline) -> pd.Series:
-    """The fitted model's coefficients, indexed by the feature names after preprocessing."""
+    A Series for regression and two-class models; for more classes a DataFrame with a
+    column per class.
+    """
     names = estimator[:-1].get_feature_names_out()
-    return pd.Series(np.ravel(estimator[-1].coef_), index=names, name="coefficient")
+    coef = np.atleast_2d(estimator[-1].coef_)
+    if coef.shape[0] == 1:
+        return pd.Series(coef[0], index=names, name="coefficient")
+    return pd.DataFrame(coef.T, index=names, columns=[str(c) for c in estimator[-1].classes_])
 
 
-def n_nonzero(coefs: pd.Series) -> int:
-    return int(np.count_nonzero(coefs.to_numpy()))
+def n_nonzero(coefs: pd.Series | pd.DataFrame) -> int:
+    """Features with a non-zero coefficient (for any class)."""
+    values = np.atleast_2d(coefs.to_numpy().T)
+    return int(np.count_nonzero(np.any(values != 0, axis=0)))

@@ -6,11 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, Ridge
-from sklearn.pipeline import Pipeline
+from sklearn.dummy import DummyClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from pipeline.config import Penalty
+from pipeline.config import Penalty, Task
+
+L1_RATIO = {Penalty.l1: 1.0, Penalty.l2: 0.0}
 
 
 @dataclass(frozen=True)
@@ -38,40 +42,74 @@ class Candidate:
 def make_estimator(
     candidate: Candidate | None,
     *,
+    task: Task = Task.regression,
     numeric: Sequence[str],
     categorical: Sequence[str] = (),
+    impute: bool = False,
     max_iter: int = 10_000,
     tol: float = 1e-4,
 ) -> Pipeline:
     """A Pipeline that standardizes numbers, one-hot encodes categories, then fits the model.
 
-    ``candidate=None`` gives unpenalized least squares. Preprocessing is part of the
-    pipeline, so in cross-validation it is fitted on the training folds only.
+    Regression: Lasso (l1), Ridge (l2), ElasticNet. Classification: LogisticRegression with
+    ``C = 1/alpha`` and the penalty as ``l1_ratio`` (0 = L2, 1 = L1), as scikit-learn 1.8+
+    wants it. ``candidate=None`` gives the unpenalized baseline: least squares, or for
+    classification a majority-class dummy. Preprocessing is part of the pipeline, so in
+    cross-validation it is fitted on the training folds only.
     """
-    if candidate is None:
-        model = LinearRegression()
-    elif candidate.penalty == Penalty.l1:
-        model = Lasso(alpha=candidate.alpha, max_iter=max_iter, tol=tol)
-    elif candidate.penalty == Penalty.l2:
-        model = Ridge(alpha=candidate.alpha)
-    elif candidate.penalty == Penalty.elasticnet:
-        if candidate.l1_ratio is None:
-            raise ValueError("an elasticnet candidate needs an l1_ratio")
-        model = ElasticNet(
-            alpha=candidate.alpha, l1_ratio=candidate.l1_ratio, max_iter=max_iter, tol=tol
-        )
+    if task == Task.classification:
+        model = _classifier(candidate, max_iter=max_iter, tol=tol)
     else:
-        raise ValueError(f"unknown penalty {candidate.penalty!r}")
-    return Pipeline([("prep", _preprocessor(numeric, categorical)), ("model", model)])
+        model = _regressor(candidate, max_iter=max_iter, tol=tol)
+    return Pipeline([("prep", _preprocessor(numeric, categorical, impute)), ("model", model)])
 
 
-def _preprocessor(numeric: Sequence[str], categorical: Sequence[str]):
-    if not categorical:
+def _regressor(candidate: Candidate | None, *, max_iter: int, tol: float):
+    if candidate is None:
+        return LinearRegression()
+    if candidate.penalty == Penalty.l1:
+        return Lasso(alpha=candidate.alpha, max_iter=max_iter, tol=tol)
+    if candidate.penalty == Penalty.l2:
+        return Ridge(alpha=candidate.alpha)
+    return ElasticNet(
+        alpha=candidate.alpha, l1_ratio=_l1_ratio(candidate), max_iter=max_iter, tol=tol
+    )
+
+
+def _classifier(candidate: Candidate | None, *, max_iter: int, tol: float):
+    if candidate is None:
+        return DummyClassifier(strategy="most_frequent")
+    l1_ratio = L1_RATIO.get(candidate.penalty)
+    if l1_ratio is None:
+        l1_ratio = _l1_ratio(candidate)
+    return LogisticRegression(
+        C=1.0 / candidate.alpha,
+        l1_ratio=l1_ratio,
+        solver="lbfgs" if l1_ratio == 0 else "saga",
+        max_iter=max_iter,
+        tol=tol,
+    )
+
+
+def _l1_ratio(candidate: Candidate) -> float:
+    if candidate.l1_ratio is None:
+        raise ValueError("an elasticnet candidate needs an l1_ratio")
+    return candidate.l1_ratio
+
+
+def _preprocessor(numeric: Sequence[str], categorical: Sequence[str], impute: bool):
+    if not categorical and not impute:
         return StandardScaler()
+    numbers = (
+        make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+        if impute
+        else (StandardScaler())
+    )
+    encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    categories = (
+        make_pipeline(SimpleImputer(strategy="most_frequent"), encoder) if impute else encoder
+    )
     return ColumnTransformer(
-        [
-            ("num", StandardScaler(), list(numeric)),
-            ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), list(categorical)),
-        ],
+        [("num", numbers, list(numeric)), ("cat", categories, list(categorical))],
         verbose_feature_names_out=False,
     )

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.evaluate import METRICS
+
+def _name(metric: str) -> str:
+    return {"r2": "R2", "rmse": "RMSE", "mae": "MAE", "f1": "F1 macro", "roc_auc": "ROC AUC"}.get(
+        metric, metric.replace("_", " ")
+    )
 
 
 def _fmt(value: float) -> str:
@@ -23,6 +27,7 @@ def summary_text(summary: dict[str, Any]) -> str:
     """A short, readable account of a finished study."""
     best = summary["best"]
     holdout = summary["holdout"]
+    metrics = list(holdout["best"])
     trials = summary["trials"]
     lines = [
         "",
@@ -38,10 +43,10 @@ def summary_text(summary: dict[str, Any]) -> str:
         f"  best        {_best_line(best)}  (trial {best['trial']})",
         f"  CV score    {best['cv_score']:.6g}  ({summary['scoring']}, {summary['n_splits']}-fold)",
         "",
-        f"  {'holdout':<14}" + "".join(f"{m.upper():>12}" for m in METRICS),
+        f"  {'holdout':<18}" + "".join(f"{_name(m):>10}" for m in metrics),
     ]
     for name, scores in holdout.items():
-        lines.append(f"  {name:<14}" + "".join(f"{_fmt(scores[m]):>12}" for m in METRICS))
+        lines.append(f"  {name:<18}" + "".join(f"{_fmt(scores[m]):>10}" for m in metrics))
     lines += [
         "",
         f"  MLflow run  {summary['parent_run_id']}  (experiment {summary['experiment_name']})",
@@ -54,16 +59,17 @@ def summary_text(summary: dict[str, Any]) -> str:
 def description(summary: dict[str, Any]) -> str:
     """Markdown for the parent run's description in the MLflow UI."""
     best = summary["best"]
+    metrics = list(summary["holdout"]["best"])
     rows = "\n".join(
-        f"| {name} | " + " | ".join(_fmt(scores[m]) for m in METRICS) + " |"
+        f"| {name} | " + " | ".join(_fmt(scores[m]) for m in metrics) + " |"
         for name, scores in summary["holdout"].items()
     )
     space = summary["space"]
     return (
         f"**Best:** {_best_line(best)} (trial {best['trial']}), CV {summary['scoring']} "
         f"= {best['cv_score']:.6g} over {summary['n_splits']} folds.\n\n"
-        f"| holdout | " + " | ".join(m.upper() for m in METRICS) + " |\n"
-        "|---|" + "---|" * len(METRICS) + "\n" + rows + "\n\n"
+        f"| holdout | " + " | ".join(_name(m) for m in metrics) + " |\n"
+        "|---|" + "---|" * len(metrics) + "\n" + rows + "\n\n"
         f"**Search space:** penalties {', '.join(space['penalties'])}; alpha in "
         f"[{space['alpha_low']:g}, {space['alpha_high']:g}] (log); l1_ratio in "
         f"[{space['l1_ratio_low']:g}, {space['l1_ratio_high']:g}] for elasticnet.  \n"

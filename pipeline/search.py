@@ -20,11 +20,11 @@ import optuna
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import get_scorer
-from sklearn.model_selection import KFold
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 
 from pipeline import interrupt
-from pipeline.config import Penalty, SearchConfig
+from pipeline.config import Penalty, SearchConfig, Task
 from pipeline.models import Candidate, make_estimator
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ class CVSetup:
     categorical: tuple[str, ...]
     max_iter: int
     tol: float
+    task: Task = Task.regression
+    impute: bool = False
 
     @classmethod
     def build(
@@ -94,15 +96,22 @@ class CVSetup:
         categorical: Sequence[str],
         max_iter: int,
         tol: float,
+        task: Task = Task.regression,
+        impute: bool = False,
     ) -> CVSetup:
-        kfold = KFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-        folds = tuple(kfold.split(X))
-        return cls(X, y, folds, scoring, tuple(numeric), tuple(categorical), max_iter, tol)
+        """Build the folds once: stratified by class for classification."""
+        kind = StratifiedKFold if task == Task.classification else KFold
+        folds = tuple(kind(n_splits=n_splits, shuffle=True, random_state=random_state).split(X, y))
+        return cls(
+            X, y, folds, scoring, tuple(numeric), tuple(categorical), max_iter, tol, task, impute
+        )
 
     def estimator(self, candidate: Candidate | None) -> Pipeline:
         """An unfitted pipeline for ``candidate`` (``None``: unpenalized least squares)."""
         return make_estimator(
             candidate,
+            task=self.task,
+            impute=self.impute,
             numeric=self.numeric,
             categorical=self.categorical,
             max_iter=self.max_iter,
@@ -171,14 +180,37 @@ def evaluate(setup: CVSetup, candidate: Candidate, *, number: int = -1) -> Trial
     return TrialResult(number, candidate, scores, elapsed, converged, final)
 
 
+def out_of_fold(setup: CVSetup, candidate: Candidate | None) -> np.ndarray:
+    """Each training row's prediction from the fold model that did not see it.
+
+    Class probabilities (columns in sorted class order) for classification, values for
+    regression: what the diagnostics plots show, without touching the holdout.
+    """
+    method = "predict_proba" if setup.task == Task.classification else "predict"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return cross_val_predict(
+            setup.estimator(candidate), setup.X, setup.y, cv=list(setup.folds), method=method
+        )
+
+
 class TrialFailed(Exception):
     """A candidate that could not be fitted or scored; its trial is marked failed."""
 
 
-def fingerprint(*, data_digest: str, split: dict, cfg: SearchConfig) -> str:
+def fingerprint(
+    *,
+    data_digest: str,
+    split: dict,
+    cfg: SearchConfig,
+    task: Task = Task.regression,
+    impute: bool = False,
+) -> str:
     """Identify a study by its data and every setting that changes what a trial computes."""
     settings = {
         "data": data_digest,
+        "task": task.value,
+        "impute": impute,
         "split": split,
         "space": asdict(SearchSpace.from_config(cfg)),
         "guess_alpha": cfg.guess_alpha,

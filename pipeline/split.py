@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from pipeline.config import Task
 from pipeline.data import Dataset
 
 
@@ -21,12 +22,17 @@ class Split:
 
 
 def holdout(dataset: Dataset, *, test_size: float, random_state: int, shuffle: bool) -> Split:
-    """Split ``dataset`` into training and holdout rows, reproducibly."""
+    """Split ``dataset`` into training and holdout rows, reproducibly.
+
+    Classification holdouts are stratified (when shuffled), so each class keeps its share.
+    """
+    stratify = dataset.y if dataset.task == Task.classification and shuffle else None
     X_train, X_test, y_train, y_test = train_test_split(
         dataset.X,
         dataset.y,
         test_size=test_size,
         random_state=random_state,
         shuffle=shuffle,
+        stratify=stratify,
     )
     return Split(X_train, X_test, y_train, y_test)

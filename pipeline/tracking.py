@@ -41,6 +41,7 @@ from mlflow.utils.mlflow_tags import (
 from pipeline import evaluate, plots
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
     from sklearn.pipeline import Pipeline
 
     from pipeline.data import Dataset
@@ -149,6 +150,8 @@ class Tracker:
             name=name,
             run_id=run_id,
             pip_requirements=self.pip_requirements,
+            # skops refuses unknown types; a dtype (kept by the imputer and encoder) is data.
+            skops_trusted_types=["numpy.dtype"],
             **kwargs,
         )
 
@@ -162,8 +165,8 @@ class Tracker:
         metrics: dict[str, float],
         best_model: Pipeline,
         example: pd.DataFrame,
-        coefficients: pd.Series,
-        coefficient_title: str,
+        coefficients: pd.Series | pd.DataFrame,
+        figures: dict[str, Figure],
         config_yaml: str,
         summary: dict[str, Any],
         description: str,
@@ -189,8 +192,8 @@ class Tracker:
         )
         self.client.log_text(run_id, config_yaml, "config.yaml")
         self.client.log_text(run_id, coefficients.to_csv(), "coefficients.csv")
-        fig = plots.coefficient_plot(coefficients, title=coefficient_title)
-        self.client.log_figure(run_id, fig, "coefficients.png")
+        for name, fig in figures.items():
+            self.client.log_figure(run_id, fig, name)
         signature = infer_signature(example, best_model.predict(example))
         uri = self.log_model(
             run_id, best_model, name="best_model", signature=signature, input_example=example

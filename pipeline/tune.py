@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
 from omegaconf import OmegaConf
 
-from pipeline import config, data, evaluate, report, validate
+from pipeline import config, data, evaluate, plots, report, validate
 from pipeline.config import Config
 from pipeline.errors import UserError
 from pipeline.split import Split, holdout
@@ -25,8 +25,22 @@ def run(cfg: Config) -> dict[str, Any]:
     """Run (or resume) the study ``cfg`` describes; return its summary."""
     cfg = config.validate(cfg)
     dataset = data.load(cfg.data)
-    validate.check(dataset, n_splits=cfg.search.n_splits, test_size=cfg.split.test_size)
+    dataset = validate.check(
+        dataset, data=cfg.data, n_splits=cfg.search.n_splits, test_size=cfg.split.test_size
+    )
+    scoring = cfg.search.scoring or config.default_scoring(dataset.task, len(dataset.classes))
+    cfg = replace(cfg, search=replace(cfg.search, scoring=scoring))
+    log.info(
+        "%s: %d rows, %d features, %s%s; scoring %s",
+        dataset.name,
+        len(dataset.X),
+        dataset.X.shape[1],
+        dataset.task.value,
+        f" of {len(dataset.classes)} classes" if dataset.classes else "",
+        scoring,
+    )
     parts = holdout(dataset, **asdict(cfg.split))
+    impute = cfg.data.missing == config.Missing.impute
 
     # Optuna and MLflow are imported only now, so a user error is reported at once, not after
     # seconds of imports.
@@ -43,10 +57,16 @@ def run(cfg: Config) -> dict[str, Any]:
         categorical=categorical,
         max_iter=cfg.search.max_iter,
         tol=cfg.search.tol,
+        task=dataset.task,
+        impute=impute,
     )
     space = search.SearchSpace.from_config(cfg.search)
     fingerprint = search.fingerprint(
-        data_digest=dataset.digest, split=asdict(cfg.split), cfg=cfg.search
+        data_digest=dataset.digest,
+        split=asdict(cfg.split),
+        cfg=cfg.search,
+        task=dataset.task,
+        impute=impute,
     )
 
     # Everything above only reads; from here on the stores are written.
@@ -143,11 +163,19 @@ def _search_and_report(
         )
     number, best, cv_score = study.best()
     best_model = setup.fit(best)
-    baselines = {
-        n: setup.fit(c) for n, c in evaluate.baseline_candidates(cfg.search.guess_alpha).items()
-    }
-    holdout_scores = evaluate.holdout_scores({"best": best_model, **baselines}, parts)
+    guesses = evaluate.baseline_candidates(dataset.task, cfg.search.guess_alpha)
+    baselines = {name: setup.fit(candidate) for name, candidate in guesses.items()}
+    holdout_scores = evaluate.holdout_scores(
+        {"best": best_model, **baselines}, parts, task=dataset.task
+    )
     coefs = evaluate.coefficients(best_model)
+    figures = {
+        "coefficients.png": plots.coefficient_plot(
+            coefs, title=f"Coefficients of the best model: {best.label}"
+        )
+    }
+    if dataset.task == config.Task.classification:
+        figures.update(_classification_figures(setup, best, dataset.classes))
 
     metrics = {
         "best_cv_score": cv_score,
@@ -155,6 +183,7 @@ def _search_and_report(
         "n_trials_complete": counts["complete"],
         "n_trials_failed": counts["failed"],
         "n_nonzero_coefs": evaluate.n_nonzero(coefs),
+        "n_rows_dropped_missing_target": dataset.n_rows_dropped,
         "study_time_s": study_time,
         "search_time_s": searched,
         "trial_logging_s_mean": logger.seconds / max(logger.count, 1),
@@ -171,6 +200,8 @@ def _search_and_report(
         "tracking_uri": config.mask_url(cfg.tracking.uri),
         "ui_url": tracker.ui_url(parent),
         "ui_command": _ui_command(cfg.tracking.uri),
+        "task": dataset.task.value,
+        "classes": [str(c) for c in dataset.classes],
         "scoring": cfg.search.scoring,
         "n_splits": cfg.search.n_splits,
         "space": {**asdict(space), "penalties": [p.value for p in space.penalties]},
@@ -194,13 +225,30 @@ def _search_and_report(
         best_model=best_model,
         example=example_X,
         coefficients=coefs,
-        coefficient_title=f"Coefficients of the best model: {best.label}",
+        figures=figures,
         config_yaml=OmegaConf.to_yaml(OmegaConf.create(_public_config(cfg))),
         summary=summary,
         description=report.description(summary),
         dataset=dataset,
     )
     return summary
+
+
+def _classification_figures(setup: search.CVSetup, best, classes: list) -> dict[str, Any]:
+    """Confusion matrix and ROC curve of the best model, from out-of-fold predictions."""
+    from pipeline import search
+
+    proba = search.out_of_fold(setup, best)
+    predicted = [classes[i] for i in proba.argmax(axis=1)]
+    where = f"{best.label}, out-of-fold on the training rows"
+    return {
+        "confusion_matrix.png": plots.confusion_matrix_plot(
+            setup.y, predicted, labels=classes, title=f"Confusion matrix: {where}"
+        ),
+        "roc_curve.png": plots.roc_plot(
+            setup.y, proba, classes=classes, title=f"ROC curve: {where}"
+        ),
+    }
 
 
 def _ui_command(uri: str) -> str:

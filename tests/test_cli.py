@@ -238,3 +238,150 @@ def test_an_interrupted_study_resumes_without_replaying(tmp_path, sig, code):
     numbers = sorted(int(r.data.tags["pipeline.trial_number"]) for r in finished)
     assert len(numbers) == len(set(numbers)) == 30
     assert _complete_trials(store) == 30
+
+
+def _table_csv(path: Path, n: int = 80, *, missing: bool = False) -> Path:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "income": rng.normal(50, 10, n),
+            "age": rng.integers(18, 80, n).astype(float),
+            "region": rng.choice(["north", "south", "east"], n),
+            "member": rng.choice([True, False], n),
+        }
+    )
+    score = (frame["income"] - 50) / 10 + (frame["region"] == "north") + rng.normal(0, 0.5, n)
+    frame["label"] = np.where(score > 0.3, "yes", "no")
+    if missing:
+        frame.loc[[1, 7], "income"] = np.nan
+        frame.loc[[3], "region"] = np.nan
+        frame.loc[[5], "label"] = np.nan
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_binary_classification_from_a_csv_with_categories_and_missing_values(tmp_path):
+    from sklearn.metrics import accuracy_score
+
+    from pipeline.tracking import mlflow
+
+    csv = _table_csv(tmp_path / "customers.csv", missing=True)
+    store = tmp_path / "store"
+    result = run(
+        store,
+        "data=csv",
+        f"data.path={csv}",
+        "data.target=label",
+        "data.missing=impute",
+        "search.n_trials=6",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "roc_auc" in result.stdout and "majority" in result.stdout
+    (parent,) = runs_by_role(store)["study"]
+    m = parent.data.metrics
+    for name in ("accuracy", "f1", "roc_auc", "log_loss"):
+        assert f"test_{name}" in m
+        assert f"baseline_default_logistic_test_{name}" in m
+        assert f"baseline_majority_test_{name}" in m
+    assert m["n_rows_dropped_missing_target"] == 1
+    assert parent.data.params["search.scoring"] == "roc_auc"
+    assert m["test_roc_auc"] > m["baseline_majority_test_roc_auc"]
+    files = {a.path for a in client(store).list_artifacts(parent.info.run_id)}
+    assert {"confusion_matrix.png", "roc_curve.png", "coefficients.png"} <= files
+    mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
+    model = mlflow.pyfunc.load_model(f"runs:/{parent.info.run_id}/best_model")
+    import pandas as pd
+
+    frame = pd.read_csv(csv).dropna(subset=["label"])
+    unseen = frame.drop(columns="label").assign(region="west")  # unknown category: ignored
+    predictions = model.predict(unseen)
+    assert set(predictions) <= {"yes", "no"}
+    assert accuracy_score(frame["label"], model.predict(frame.drop(columns="label"))) > 0.6
+
+
+def test_multiclass_classification_logs_a_coefficient_column_per_class(tmp_path):
+    store = tmp_path / "store"
+    result = run(store, "data=wine", "search.n_trials=4")
+    assert result.returncode == 0, result.stderr
+    (parent,) = runs_by_role(store)["study"]
+    assert parent.data.params["search.scoring"] == "neg_log_loss"
+    path = client(store).download_artifacts(parent.info.run_id, "coefficients.csv", str(tmp_path))
+    header = Path(path).read_text().splitlines()[0]
+    assert header.split(",")[1:] == ["class_0", "class_1", "class_2"]
+
+
+def _csv_rows(header: str, rows: list[str]) -> str:
+    return header + "\n" + "\n".join(rows) + "\n"
+
+
+_N = 60
+BAD_TABLES = {
+    "empty": ("", [], "cannot read"),
+    "malformed": (_csv_rows("a,b,y", ["1,2,3", "4,5,6,7,8"]), [], "cannot read"),
+    "binary": (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", [], "cannot read"),
+    "header only": (_csv_rows("a,b,y", []), [], "has no rows"),
+    "target missing": (
+        _csv_rows("a,b,z", [f"{i},{i % 3},{i}" for i in range(_N)]),
+        [],
+        "column 'y' not found",
+    ),
+    "all-missing column": (
+        _csv_rows("a,b,y", [f"{i},,{i * 1.5}" for i in range(_N)]),
+        [],
+        "'b'",
+    ),
+    "infinite": (
+        _csv_rows("a,b,y", [f"{i},{'inf' if i == 3 else i},{i * 1.5}" for i in range(_N)]),
+        [],
+        "'b' in",
+    ),
+    "declared numeric": (
+        _csv_rows("a,b,y", [f"{i},{'abc' if i == 4 else i},{i * 1.5}" for i in range(_N)]),
+        ["data.numeric=[b]"],
+        "holds 'abc'",
+    ),
+    "single class": (
+        _csv_rows("a,b,y", [f"{i},{i % 7},yes" for i in range(_N)]),
+        [],
+        "single class 'yes'",
+    ),
+    "rare class": (
+        _csv_rows("a,b,y", [f"{i},{i % 7},{'no' if i < 3 else 'yes'}" for i in range(_N)]),
+        [],
+        "class 'no'",
+    ),
+    "too few rows": (_csv_rows("a,b,y", ["1,2,1.5", "2,3,2.5", "3,1,0.5"]), [], "fewer than"),
+    "duplicate columns": (
+        _csv_rows("a,a,y", [f"{i},{i},{i * 1.5}" for i in range(_N)]),
+        [],
+        "'a' appears more",
+    ),
+    "leakage": (
+        _csv_rows("a,b,y", [f"{i},{i * 1.5},{i * 1.5}" for i in range(_N)]),
+        [],
+        "copy of the",
+    ),
+    "id column": (_csv_rows("a,user,y", [f"{i},u{i},{i * 1.5}" for i in range(_N)]), [], "'user'"),
+    "too many categories": (
+        _csv_rows("a,city,y", [f"{i},c{i % 55},{i * 1.5}" for i in range(_N * 2)]),
+        [],
+        "55 categories",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_TABLES))
+def test_bad_tables_exit_2_naming_the_culprit_and_touch_no_store(tmp_path, case):
+    content, extra, culprit = BAD_TABLES[case]
+    csv = tmp_path / "input.csv"
+    csv.write_bytes(content if isinstance(content, bytes) else content.encode())
+    store = tmp_path / "store"
+    result = run(store, "data=csv", f"data.path={csv}", "data.target=y", *extra)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and culprit in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not store.exists() or not any(store.glob("*.db"))

@@ -8,10 +8,15 @@ from omegaconf.errors import MissingMandatoryValue
 
 from pipeline.config import (
     PROJECT_ROOT,
+    BreastCancerData,
     CsvData,
     DiabetesData,
     Penalty,
+    SeedClassificationData,
     SeedRegressionData,
+    Task,
+    WineData,
+    default_scoring,
     mask_url,
     validate,
 )
@@ -26,7 +31,31 @@ def test_default_config_is_the_tutorial_setup(make_config):
     assert (cfg.split.test_size, cfg.split.random_state) == (0.2, 42)
     assert cfg.search.penalties == [Penalty.l1, Penalty.l2, Penalty.elasticnet]
     assert cfg.search.guess_alpha == 0.1
-    assert cfg.search.scoring == "neg_root_mean_squared_error"
+    assert cfg.search.scoring is None  # chosen by task: see test_default_scoring_by_task
+
+
+@pytest.mark.parametrize(
+    ("task", "n_classes", "scoring"),
+    [
+        (Task.regression, 0, "neg_root_mean_squared_error"),
+        (Task.classification, 2, "roc_auc"),
+        (Task.classification, 3, "neg_log_loss"),
+    ],
+)
+def test_default_scoring_by_task(task, n_classes, scoring):
+    assert default_scoring(task, n_classes) == scoring
+
+
+@pytest.mark.parametrize(
+    ("option", "kind"),
+    [
+        ("seed_classification", SeedClassificationData),
+        ("breast_cancer", BreastCancerData),
+        ("wine", WineData),
+    ],
+)
+def test_classification_data_sources(make_config, option, kind):
+    assert isinstance(make_config(f"data={option}").data, kind)
 
 
 def test_overrides_reach_the_typed_config(make_config):
@@ -44,7 +73,14 @@ def test_csv_source_takes_path_target_and_features(make_config):
 
 @pytest.mark.parametrize(
     "override",
-    ["search.n_trial=5", "search.n_trials=many", "search.penalties=[l3]", "data.path=x.csv"],
+    [
+        "search.n_trial=5",
+        "search.n_trials=many",
+        "search.penalties=[l3]",
+        "data.path=x.csv",
+        "data.task=ordinal",
+        "data.missing=drop",
+    ],
 )
 def test_unknown_keys_and_wrong_types_fail_at_composition(make_config, override):
     with pytest.raises(ConfigCompositionException):
@@ -71,6 +107,7 @@ def test_csv_without_path_is_a_missing_value(make_config):
         ("search.l1_ratio_high=1.5", r"'search.l1_ratio_high' parameter must be in"),
         ("search.scoring=accurcy", r"'search.scoring' parameter must be a scikit-learn scorer"),
         ("data.n_informative=30", r"'data.n_informative' parameter must be in \[0, n_features"),
+        ("data.max_categories=1", r"'data.max_categories' parameter must be >= 2"),
     ],
 )
 def test_out_of_range_values_are_user_errors(make_config, override, message):

@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.config import CsvData, DiabetesData, SeedRegressionData
-from pipeline.data import feature_kinds, load
+from pipeline.config import (
+    BreastCancerData,
+    CsvData,
+    DiabetesData,
+    SeedClassificationData,
+    SeedRegressionData,
+    Task,
+    WineData,
+)
+from pipeline.data import feature_kinds, infer_task, load
 from pipeline.errors import UserError
 
 
@@ -21,6 +30,54 @@ def test_diabetes_is_bundled():
     ds = load(DiabetesData())
     assert ds.X.shape == (442, 10)
     assert "bmi" in ds.X.columns
+    assert ds.task == Task.regression
+
+
+@pytest.mark.parametrize(
+    ("cfg", "shape", "classes"),
+    [
+        (SeedClassificationData(n_samples=50, n_classes=3), (50, 20), [0, 1, 2]),
+        (BreastCancerData(), (569, 30), ["benign", "malignant"]),
+        (WineData(), (178, 13), ["class_0", "class_1", "class_2"]),
+    ],
+)
+def test_classification_sources(cfg, shape, classes):
+    ds = load(cfg)
+    assert ds.X.shape == shape
+    assert ds.task == Task.classification
+    assert ds.classes == classes
+
+
+@pytest.mark.parametrize(
+    ("y", "task"),
+    [
+        (pd.Series([1.5, 2.25, 3.0]), Task.regression),
+        (pd.Series(range(30)), Task.regression),
+        (pd.Series([0, 1, 1, 0]), Task.classification),
+        (pd.Series([0.0, 1.0, 2.0]), Task.classification),
+        (pd.Series(["a", "b"]), Task.classification),
+        (pd.Series([True, False]), Task.classification),
+    ],
+)
+def test_task_is_inferred_from_the_target(y, task):
+    assert infer_task(y) == task
+    assert infer_task(y, Task.regression) == Task.regression
+
+
+def test_rows_with_missing_target_are_dropped_and_counted(tmp_path, table):
+    table.loc[[2, 5], "price"] = np.nan
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    ds = load(CsvData(path=str(path), target="price", drop=["noise"]))
+    assert len(ds.X) == 58 and ds.n_rows_dropped == 2
+    assert "noise" not in ds.X.columns
+
+
+def test_repeated_header_names_are_caught_before_pandas_renames_them(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,a,y\n1,2,3,4\n")
+    with pytest.raises(UserError, match=r"column 'a' appears more than once"):
+        load(CsvData(path=str(path), target="y"))
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])

@@ -3,9 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, Ridge
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
 
-from pipeline.config import Penalty
+from pipeline.config import Penalty, Task
 from pipeline.evaluate import coefficients
 from pipeline.models import Candidate, make_estimator
 
@@ -26,6 +27,49 @@ def test_each_penalty_gets_its_estimator(candidate, kind):
         assert model.alpha == 0.5
     if kind is ElasticNet:
         assert model.l1_ratio == 0.3
+
+
+@pytest.mark.parametrize(
+    ("candidate", "l1_ratio", "solver"),
+    [
+        (Candidate(Penalty.l1, 0.5), 1.0, "saga"),
+        (Candidate(Penalty.l2, 0.5), 0.0, "lbfgs"),
+        (Candidate(Penalty.elasticnet, 0.5, 0.3), 0.3, "saga"),
+    ],
+)
+def test_classification_penalty_is_l1_ratio_and_c_is_one_over_alpha(candidate, l1_ratio, solver):
+    model = make_estimator(candidate, task=Task.classification, numeric=["a"])[-1]
+    assert type(model) is LogisticRegression
+    assert pytest.approx(2.0) == model.C
+    assert (model.l1_ratio, model.solver) == (l1_ratio, solver)
+    assert model.penalty == "deprecated"  # never the argument scikit-learn 1.8 deprecated
+    assert type(make_estimator(None, task=Task.classification, numeric=["a"])[-1]) is (
+        DummyClassifier
+    )
+
+
+def test_string_labels_come_back_as_labels(table):
+    X = table[["size", "rooms"]]
+    y = np.where(table["price"] > table["price"].median(), "dear", "cheap")
+    model = make_estimator(
+        Candidate(Penalty.l1, 0.1), task=Task.classification, numeric=["size", "rooms"]
+    ).fit(X, y)  # FutureWarning would fail here
+    assert set(model.predict(X)) <= {"dear", "cheap"}
+
+
+def test_imputation_is_inside_the_pipeline(table):
+    X = table.drop(columns="price").copy()
+    X.loc[:4, "size"] = np.nan
+    X.loc[5:9, "city"] = np.nan
+    model = make_estimator(
+        Candidate(Penalty.l2, 0.1),
+        numeric=["size", "rooms", "noise"],
+        categorical=["city"],
+        impute=True,
+    ).fit(X, table["price"])
+    assert np.isfinite(model.predict(X)).all()
+    numbers = model[0].named_transformers_["num"]
+    assert numbers[0].statistics_[0] == pytest.approx(X["size"].median())
 
 
 def test_elasticnet_needs_l1_ratio():

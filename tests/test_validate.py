@@ -4,13 +4,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.config import CsvData, Missing, Task
 from pipeline.data import Dataset
 from pipeline.errors import UserError
 from pipeline.validate import check
 
 
-def _dataset(X: pd.DataFrame, y: pd.Series) -> Dataset:
-    return Dataset(X, y, "t", "t.csv")
+def _dataset(X: pd.DataFrame, y: pd.Series, task: Task = Task.regression) -> Dataset:
+    return Dataset(X, y, "t", "t.csv", task=task)
+
+
+def _check(ds: Dataset, **data) -> Dataset:
+    cfg = CsvData(path="t.csv", target="y", **data)
+    return check(ds, data=cfg, n_splits=5, test_size=0.2)
 
 
 def _good(n: int = 20) -> tuple[pd.DataFrame, pd.Series]:
@@ -21,7 +27,8 @@ def _good(n: int = 20) -> tuple[pd.DataFrame, pd.Series]:
 
 
 def test_good_data_passes():
-    check(_dataset(*_good()), n_splits=5, test_size=0.2)
+    ds = _dataset(*_good())
+    assert _check(ds) is ds
 
 
 def _nan_in_a(X, y):
@@ -55,8 +62,7 @@ def _duplicate_columns(X, y):
     [
         (_nan_in_a, r"missing values in t.csv: 'a' \(2\)"),
         (_inf_in_b, r"column 'b' in t.csv has 1 infinite values"),
-        (_text_target, r"data.target: column 'y' in t.csv is not numeric"),
-        (_missing_target, r"data.target: column 'y' in t.csv has 1 missing values"),
+        (_text_target, r"data.target: column 'y' in t.csv is not numeric \(value 'a'\)"),
         (_duplicate_columns, r"column 'a' appears more than once"),
         (lambda X, y: (X.iloc[:0], y.iloc[:0]), r"t.csv has no rows"),
         (lambda X, y: (X.iloc[:, :0], y), r"t.csv has no feature columns"),
@@ -66,4 +72,63 @@ def _duplicate_columns(X, y):
 def test_bad_data_names_the_fault(breaker, message):
     X, y = breaker(*_good())
     with pytest.raises(UserError, match=message):
-        check(_dataset(X, y), n_splits=5, test_size=0.2)
+        _check(_dataset(X, y))
+
+
+def _labels(n: int = 40) -> tuple[pd.DataFrame, pd.Series]:
+    X, _ = _good(n)
+    return X, pd.Series(np.where(np.arange(n) % 2, "yes", "no"), name="y")
+
+
+@pytest.mark.parametrize(
+    ("breaker", "message"),
+    [
+        (lambda X, y: (X, y.where(y == "never", "yes")), r"has a single class 'yes'"),
+        (
+            lambda X, y: (X, y.where(y.index > 3, "rare")),
+            r"class 'rare' of 'y' in t.csv has 4 rows, too few for search.n_splits=5",
+        ),
+        (lambda X, y: (X.assign(copy=y), y), r"column 'copy' in t.csv is a copy of the target"),
+        (
+            lambda X, y: (X.assign(id=[f"u{i}" for i in range(len(X))]), y),
+            r"column 'id' in t.csv looks like an id",
+        ),
+        (
+            lambda X, y: (X.assign(empty=np.nan), y),
+            r"column 'empty' in t.csv has no values at all",
+        ),
+    ],
+)
+def test_bad_classification_data_names_the_fault(breaker, message):
+    X, y = breaker(*_labels())
+    with pytest.raises(UserError, match=message):
+        _check(_dataset(X, y, Task.classification), max_categories=5)
+
+
+def test_high_cardinality_category_is_refused_above_the_limit():
+    X, y = _labels(60)
+    X = X.assign(city=[f"c{i % 12}" for i in range(60)])
+    with pytest.raises(UserError, match=r"'city' in t.csv has 12 categories, more than"):
+        _check(_dataset(X, y, Task.classification), max_categories=10)
+    assert "city" in _check(_dataset(X, y, Task.classification), max_categories=12).X
+
+
+def test_declared_numeric_column_with_text_names_the_value():
+    X, y = _good()
+    X = X.assign(price=["1.5"] * 19 + ["n/a"]).astype({"price": "str"})
+    with pytest.raises(UserError, match=r"data.numeric: column 'price' .* holds 'n/a' \(row 19\)"):
+        _check(_dataset(X, y), numeric=["price"])
+
+
+def test_missing_values_are_allowed_when_imputing():
+    X, y = _nan_in_a(*_good())
+    with pytest.raises(UserError, match=r"set data.missing=impute"):
+        _check(_dataset(X, y))
+    _check(_dataset(X, y), missing=Missing.impute)
+
+
+def test_constant_columns_are_dropped_with_a_warning(caplog):
+    X, y = _good()
+    ds = _check(_dataset(X.assign(flat=1.0, same="x"), y))
+    assert list(ds.X.columns) == ["a", "b"]
+    assert "dropping constant columns of t.csv: 'flat', 'same'" in caplog.text
