@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,10 +63,8 @@ def digest(X: pd.DataFrame, y: pd.Series) -> str:
 
 def load(cfg: DataConfig) -> Dataset:
     """Build the data set named by ``cfg``, with its task inferred or as configured."""
-    if isinstance(cfg, SeedRegressionData):
-        ds = _seed_regression(cfg)
-    elif isinstance(cfg, SeedClassificationData):
-        ds = _seed_classification(cfg)
+    if isinstance(cfg, SeedRegressionData | SeedClassificationData):
+        ds = _generated(cfg)
     elif isinstance(cfg, DiabetesData | BreastCancerData | WineData):
         ds = _bundled(cfg)
     elif isinstance(cfg, CsvData):
@@ -91,51 +89,21 @@ def infer_task(y: pd.Series, task: Task = Task.auto) -> Task:
     return Task.regression
 
 
-def _seed_regression(cfg: SeedRegressionData) -> Dataset:
-    from sklearn.datasets import make_regression
+def _generated(cfg: SeedRegressionData | SeedClassificationData) -> Dataset:
+    """Call the scikit-learn generator whose arguments are the config's own keys."""
+    from sklearn import datasets
 
-    X, y = make_regression(
-        n_samples=cfg.n_samples,
-        n_features=cfg.n_features,
-        n_informative=cfg.n_informative,
-        bias=cfg.bias,
-        effective_rank=cfg.effective_rank,
-        tail_strength=cfg.tail_strength,
-        noise=cfg.noise,
-        random_state=cfg.random_state,
+    generator = (
+        datasets.make_regression
+        if isinstance(cfg, SeedRegressionData)
+        else datasets.make_classification
     )
+    base = {f.name for f in fields(DataConfig)}
+    knobs = {k: v for k, v in asdict(cfg).items() if k not in base}
+    X, y = generator(**knobs)
     width = len(str(cfg.n_features - 1))
     columns = [f"x{i:0{width}d}" for i in range(cfg.n_features)]
-    source = (
-        f"make_regression(n_samples={cfg.n_samples}, n_features={cfg.n_features}, "
-        f"n_informative={cfg.n_informative}, noise={cfg.noise}, random_state={cfg.random_state})"
-    )
-    return Dataset(pd.DataFrame(X, columns=columns), pd.Series(y, name="y"), cfg.name, source)
-
-
-def _seed_classification(cfg: SeedClassificationData) -> Dataset:
-    from sklearn.datasets import make_classification
-
-    X, y = make_classification(
-        n_samples=cfg.n_samples,
-        n_features=cfg.n_features,
-        n_informative=cfg.n_informative,
-        n_redundant=cfg.n_redundant,
-        n_repeated=cfg.n_repeated,
-        n_classes=cfg.n_classes,
-        n_clusters_per_class=cfg.n_clusters_per_class,
-        weights=cfg.weights,
-        flip_y=cfg.flip_y,
-        class_sep=cfg.class_sep,
-        random_state=cfg.random_state,
-    )
-    width = len(str(cfg.n_features - 1))
-    columns = [f"x{i:0{width}d}" for i in range(cfg.n_features)]
-    source = (
-        f"make_classification(n_samples={cfg.n_samples}, n_features={cfg.n_features}, "
-        f"n_informative={cfg.n_informative}, n_classes={cfg.n_classes}, "
-        f"random_state={cfg.random_state})"
-    )
+    source = f"{generator.__name__}({', '.join(f'{k}={v!r}' for k, v in knobs.items())})"
     return Dataset(pd.DataFrame(X, columns=columns), pd.Series(y, name="y"), cfg.name, source)
 
 
