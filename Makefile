@@ -13,7 +13,7 @@ STORE := $(CURDIR)/mlruns
 TRACKING_URI ?= sqlite:///$(STORE)/mlflow.db
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tune ui test lint format lock clean
+.PHONY: help venv tune ui test bench lint format lock clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,12 +28,15 @@ venv: $(STAMP) ## Create or update .venv with the locked versions
 tune: $(STAMP) ## Run the default tuning job (extra overrides: ARGS="search.n_trials=200 data=diabetes")
 	$(PY) -m pipeline $(ARGS)
 
-ui: $(STAMP) ## Start the MLflow UI on the embedded store at 127.0.0.1:$(UI_PORT)
+ui: $(STAMP) ## Start the MLflow UI on the embedded store at 127.0.0.1:5000 (UI_PORT=... to change)
 	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT)  (Ctrl-C to stop)"
 	$(VENV)/bin/mlflow ui --backend-store-uri $(TRACKING_URI) --host 127.0.0.1 --port $(UI_PORT)
 
 test: $(STAMP) ## Run the test suite
 	$(PY) -m pytest
+
+bench: $(STAMP) ## Measure what MLflow logging costs the default study (not part of make test)
+	$(PY) tests/bench_logging.py
 
 lint: $(STAMP) ## Check style with ruff
 	$(VENV)/bin/ruff check .
