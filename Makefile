@@ -7,13 +7,15 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCK := conf/requirements.lock
 UI_PORT ?= 5000
+SERVE_PORT ?= 5001
+MODEL ?= seed_regression
 ARGS ?=
 
 STORE := $(CURDIR)/mlruns
 TRACKING_URI ?= sqlite:///$(STORE)/mlflow.db
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tune ui test bench lint format lock clean
+.PHONY: help venv tune retrain rollback predict serve ui test bench lint format lock clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -27,6 +29,21 @@ venv: $(STAMP) ## Create or update .venv with the locked versions
 
 tune: $(STAMP) ## Run the default tuning job (extra overrides: ARGS="search.n_trials=200 data=diabetes")
 	$(PY) -m pipeline $(ARGS)
+
+EXPERIMENT ?= nightly
+retrain: $(STAMP) ## Scheduled retraining with conf/experiment/$(EXPERIMENT).yaml (cron: see README)
+	$(PY) -m pipeline experiment=$(EXPERIMENT) $(ARGS)
+
+rollback: $(STAMP) ## Move the champion back a version: make rollback MODEL=name REASON="why"
+	$(PY) -m pipeline job=rollback registry.model_name=$(MODEL) "registry.reason='$(REASON)'" $(ARGS)
+
+predict: $(STAMP) ## Score a table with the champion: make predict INPUT=in.csv OUTPUT=out.csv [MODEL=name]
+	$(PY) -m pipeline job=predict predict.input=$(INPUT) predict.output=$(OUTPUT) registry.model_name=$(MODEL) $(ARGS)
+
+serve: $(STAMP) ## Serve the champion over HTTP at 127.0.0.1:5001 (MODEL=name)
+	@echo "POST http://127.0.0.1:$(SERVE_PORT)/invocations  (Ctrl-C to stop)"
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" MLFLOW_TRACKING_URI=$(TRACKING_URI) $(VENV)/bin/mlflow models serve \
+		-m models:/$(MODEL)@champion --env-manager local --host 127.0.0.1 --port $(SERVE_PORT)
 
 ui: $(STAMP) ## Start the MLflow UI on the embedded store at 127.0.0.1:5000 (UI_PORT=... to change)
 	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT)  (Ctrl-C to stop)"

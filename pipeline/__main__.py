@@ -11,8 +11,44 @@ import os
 import sys
 
 from pipeline import interrupt
+from pipeline.lock import Locked
 
 EXIT_USER_ERROR = 2
+EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
+
+
+def _dispatch(cfg) -> int:
+    """Run the job ``cfg.job`` names; return the exit code."""
+    from pipeline import report
+    from pipeline.config import Job
+
+    if cfg.job == Job.predict:
+        from pipeline import predict
+
+        result = predict.run(cfg)
+        print(
+            f"wrote {result['rows']} predictions of {result['model']} "
+            f"v{result['version']} to {result['output']}"
+        )
+        return 0
+    if cfg.job == Job.rollback:
+        from pipeline import config, registry, tracking
+
+        cfg = config.validate(cfg)
+        tracker = tracking.Tracker(
+            uri=cfg.tracking.uri,
+            artifact_location=cfg.tracking.artifact_location,
+            experiment_name=cfg.tracking.experiment_name,
+        )
+        old, new = registry.rollback(tracker, cfg.registry.model_name, reason=cfg.registry.reason)
+        print(f"champion of {cfg.registry.model_name}: version {old} -> {new}")
+        return 0
+    from pipeline import tune
+
+    summary = tune.run(cfg)
+    print(report.summary_text(summary), flush=True)
+    rejected = summary.get("promotion", {}).get("status") == "rejected"
+    return cfg.registry.reject_exit_code if rejected else 0
 
 
 def _one_line(exc: BaseException) -> str:
@@ -53,12 +89,15 @@ def main() -> int:
     def _run(cfg: DictConfig) -> None:
         # Raised inside the job, an exception would make Hydra print its own lines first.
         try:
-            from pipeline import report, tune
-
-            summary = tune.run(OmegaConf.to_object(cfg))
+            job = OmegaConf.to_object(cfg)
+            code = _dispatch(job)
         except (UserError, OmegaConfBaseException) as exc:
             raise _user_error(exc) from None
-        print(report.summary_text(summary), flush=True)
+        except Locked as exc:
+            print(f"locked: another retraining job is running ({exc})", file=sys.stderr)
+            raise SystemExit(EXIT_LOCKED) from None
+        if code:
+            raise SystemExit(code)
 
     interrupt.install()
     try:

@@ -164,6 +164,42 @@ class TrackingConfig:
     log_trial_models: bool = True
 
 
+class Job(StrEnum):
+    """What ``python -m pipeline`` does."""
+
+    tune = "tune"  # run or resume a study, register its best model, gate it
+    retrain = "retrain"  # the same, unattended: locked, skipped when nothing changed
+    rollback = "rollback"  # move the champion alias back to the previous champion
+    predict = "predict"  # score a table with the champion
+
+
+@dataclass
+class RegistryConfig:
+    """The model registry: the challenger of each study against the current champion.
+
+    ``metric`` is the holdout metric the gate compares (null: rmse for regression,
+    roc_auc for two classes, log_loss for more); a challenger is promoted when it beats
+    the champion by at least ``min_improvement`` and beats the baselines.
+    """
+
+    enabled: bool = True
+    model_name: str = MISSING
+    metric: str | None = None
+    min_improvement: float = 0.0
+    force: bool = False
+    reject_exit_code: int = 0
+    reason: str = ""
+
+
+@dataclass
+class PredictConfig:
+    """``job=predict``: score ``input`` (CSV or Parquet) with the model at ``alias``."""
+
+    input: str | None = None
+    output: str | None = None
+    alias: str = "champion"
+
+
 @dataclass
 class Config:
     """The whole job. ``store_dir`` holds the embedded stores unless a URI overrides them."""
@@ -172,6 +208,9 @@ class Config:
     split: SplitConfig = field(default_factory=SplitConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
+    job: Job = Job.tune
     store_dir: str = "mlruns"
 
 
@@ -244,6 +283,22 @@ def validate(cfg: Config) -> Config:
     _require(s.tol > 0, "search.tol", "> 0", s.tol)
     if s.scoring is not None:
         _check_scoring(s.scoring)
+    if cfg.registry.metric is not None:
+        _require(
+            cfg.registry.metric in METRIC_DIRECTION,
+            "registry.metric",
+            f"one of {', '.join(METRIC_DIRECTION)}",
+            cfg.registry.metric,
+        )
+    _require(
+        cfg.registry.min_improvement >= 0,
+        "registry.min_improvement",
+        ">= 0",
+        cfg.registry.min_improvement,
+    )
+    if cfg.job == Job.predict:
+        _require(bool(cfg.predict.input), "predict.input", "a file path", cfg.predict.input)
+        _require(bool(cfg.predict.output), "predict.output", "a file path", cfg.predict.output)
     _require(cfg.data.max_categories >= 2, "data.max_categories", ">= 2", cfg.data.max_categories)
     _require(
         0 < cfg.split.test_size < 1,
@@ -293,6 +348,25 @@ def validate(cfg: Config) -> Config:
         search=dataclasses.replace(cfg.search, storage=storage),
         tracking=dataclasses.replace(cfg.tracking, uri=tracking_uri, artifact_location=artifacts),
     )
+
+
+# Holdout metrics the registry gate can compare, and whether higher is better.
+METRIC_DIRECTION = {
+    "r2": True,
+    "rmse": False,
+    "mae": False,
+    "accuracy": True,
+    "f1": True,
+    "roc_auc": True,
+    "log_loss": False,
+}
+
+
+def default_gate_metric(task: Task, n_classes: int) -> str:
+    """The holdout metric the registry gate uses when ``registry.metric`` is null."""
+    if task == Task.regression:
+        return "rmse"
+    return "roc_auc" if n_classes == 2 else "log_loss"
 
 
 def default_scoring(task: Task, n_classes: int) -> str:

@@ -25,6 +25,8 @@ def _best_line(best: dict[str, Any]) -> str:
 
 def summary_text(summary: dict[str, Any]) -> str:
     """A short, readable account of a finished study."""
+    if "skipped" in summary:
+        return f"Nothing to do: {summary['skipped']} (registry.force=true retrains)."
     best = summary["best"]
     holdout = summary["holdout"]
     metrics = list(holdout["best"])
@@ -47,6 +49,13 @@ def summary_text(summary: dict[str, Any]) -> str:
     ]
     for name, scores in holdout.items():
         lines.append(f"  {name:<18}" + "".join(f"{_fmt(scores[m]):>10}" for m in metrics))
+    promotion = summary.get("promotion")
+    if promotion:
+        lines += [
+            "",
+            f"  registry    {promotion['model']} v{promotion['version']}: {promotion['status']}",
+            f"              {promotion['reason']}",
+        ]
     lines += [
         "",
         f"  MLflow run  {summary['parent_run_id']}  (experiment {summary['experiment_name']})",

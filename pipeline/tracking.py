@@ -198,9 +198,60 @@ class Tracker:
         uri = self.log_model(
             run_id, best_model, name="best_model", signature=signature, input_example=example
         ).model_uri
-        summary = {**summary, "best_model_uri": uri}
-        self.client.log_dict(run_id, summary, "summary.json")
+        self.client.log_dict(run_id, {**summary, "best_model_uri": uri}, "summary.json")
         return uri
+
+    # -- the model registry -----------------------------------------------------------------
+
+    def register(self, model_uri: str, name: str, *, run_id: str, tags: dict[str, Any]) -> str:
+        """Register ``model_uri`` as a new version of ``name`` (once per run); return it."""
+        existing = self.version_of_run(name, run_id)
+        if existing is not None:
+            return existing
+        try:
+            self.client.create_registered_model(name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        version = self.client.create_model_version(
+            name, model_uri, run_id=run_id, tags={k: str(v) for k, v in tags.items()}
+        )
+        return version.version
+
+    def version_of_run(self, name: str, run_id: str) -> str | None:
+        """The version of ``name`` registered from ``run_id``, if any."""
+        try:
+            found = self.client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+        except MlflowException:
+            return None
+        return min((v.version for v in found), key=int) if found else None
+
+    def alias(self, name: str, alias: str) -> mlflow.entities.model_registry.ModelVersion | None:
+        """The version ``name@alias`` points to, or None."""
+        try:
+            return self.client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            return None
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(name, alias, version)
+
+    def tag_version(self, name: str, version: str, tags: dict[str, Any]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, version, key, str(value))
+
+    def load_model(self, uri: str) -> Pipeline:
+        """The scikit-learn pipeline behind a ``models:/`` or ``runs:/`` URI."""
+        return mlflow.sklearn.load_model(uri)
+
+    def log_decision(self, run_id: str, *, tags: dict[str, str], metrics: dict[str, float]):
+        """Record the registry's decision on the study's parent run."""
+        now = _now_ms()
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+            tags=[RunTag(k, str(v)) for k, v in tags.items()],
+        )
 
     def load_summary(self, run_id: str) -> dict[str, Any] | None:
         try:

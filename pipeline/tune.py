@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import sys
 import time
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omegaconf import OmegaConf
 
-from pipeline import config, data, evaluate, plots, report, validate
+from pipeline import config, data, evaluate, interrupt, lock, plots, report, validate
 from pipeline.config import Config
 from pipeline.errors import UserError
 from pipeline.split import Split, holdout
@@ -40,12 +43,18 @@ def run(cfg: Config) -> dict[str, Any]:
         scoring,
     )
     parts = holdout(dataset, **asdict(cfg.split))
-    impute = cfg.data.missing == config.Missing.impute
+    if cfg.job == config.Job.retrain:
+        with lock.exclusive(Path(cfg.store_dir) / "retrain.lock"):
+            return _run(cfg, dataset, parts)
+    return _run(cfg, dataset, parts)
 
+
+def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> dict[str, Any]:
     # Optuna and MLflow are imported only now, so a user error is reported at once, not after
     # seconds of imports.
-    from pipeline import search, tracking
+    from pipeline import registry, search, tracking
 
+    impute = cfg.data.missing == config.Missing.impute
     numeric, categorical = data.feature_kinds(parts.X_train)
     setup = search.CVSetup.build(
         parts.X_train,
@@ -75,6 +84,69 @@ def run(cfg: Config) -> dict[str, Any]:
         artifact_location=cfg.tracking.artifact_location,
         experiment_name=cfg.tracking.experiment_name,
     )
+    digests = {"data_digest": dataset.digest, "config_digest": _config_digest(cfg)}
+    name = cfg.registry.model_name
+    if cfg.job == config.Job.retrain and cfg.registry.enabled:
+        champion = tracker.alias(name, registry.CHAMPION)
+        same = champion is not None and all(champion.tags.get(k) == v for k, v in digests.items())
+        if same and not cfg.registry.force:
+            reason = f"champion {name} v{champion.version} was trained on this data and config"
+            log.info("%s; nothing to do (registry.force=true retrains)", reason)
+            return {"skipped": reason}
+        if cfg.registry.force:
+            cfg = replace(cfg, search=replace(cfg.search, fresh=True))
+
+    summary = _study(cfg, dataset, parts, setup, space, fingerprint, tracker)
+    if not cfg.registry.enabled:
+        return summary
+    interrupt.check()  # a signal during the search stops here: no alias moves
+    metric = cfg.registry.metric or config.default_gate_metric(dataset.task, len(dataset.classes))
+    holdout_metrics = {f"test_{k}": v for k, v in summary["holdout"]["best"].items()}
+    decision = registry.promote(
+        tracker,
+        name=name,
+        metric=metric,
+        min_improvement=cfg.registry.min_improvement,
+        summary=summary,
+        version_tags={
+            **digests,
+            **tracking.git_tags(config.PROJECT_ROOT),
+            "cv_score": summary["best"]["cv_score"],
+            **holdout_metrics,
+            "parent_run_id": summary["parent_run_id"],
+            "study": summary["study"],
+        },
+        parts=parts,
+        task=dataset.task,
+    )
+    scores = {f"registry_challenger_{metric}": decision.challenger_score}
+    if decision.champion_score is not None:
+        scores[f"registry_champion_{metric}"] = decision.champion_score
+    tracker.log_decision(
+        summary["parent_run_id"],
+        tags={
+            "promotion": decision.status,
+            "promotion_reason": decision.reason,
+            "registry.model": f"{name}/{decision.version}",
+        },
+        metrics=scores,
+    )
+    log.info("registry: %s v%s %s: %s", name, decision.version, decision.status, decision.reason)
+    return {**summary, "promotion": {"model": name, **asdict(decision)}}
+
+
+def _study(
+    cfg: Config,
+    dataset: data.Dataset,
+    parts: Split,
+    setup: search.CVSetup,
+    space: search.SearchSpace,
+    fingerprint: str,
+    tracker: tracking.Tracker,
+) -> dict[str, Any]:
+    """Run, resume or reuse the study; return its summary."""
+    from pipeline import search, tracking
+
     study = search.Study.open(
         storage=cfg.search.storage,
         study_prefix=dataset.name,
@@ -218,7 +290,7 @@ def _search_and_report(
         "holdout": holdout_scores,
         "metrics": metrics,
     }
-    tracker.log_outcome(
+    summary["best_model_uri"] = tracker.log_outcome(
         parent,
         params={f"best_{k}": v for k, v in best.params().items()},
         metrics=metrics,
@@ -232,6 +304,18 @@ def _search_and_report(
         dataset=dataset,
     )
     return summary
+
+
+def _config_digest(cfg: Config) -> str:
+    """A digest of what the job trains: data source, split and search settings."""
+    values = _public_config(cfg)
+    for key in ("storage", "fresh", "progress_bar"):
+        values["search"].pop(key)
+    payload = {k: values[k] for k in ("data", "split", "search")}
+    payload["model_name"] = cfg.registry.model_name
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[
+        :16
+    ]
 
 
 def _classification_figures(setup: search.CVSetup, best, classes: list) -> dict[str, Any]:

@@ -3,64 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-
-from pipeline.config import PROJECT_ROOT
+from cli_helpers import PENALTY_PARAMS, cli, client, complete_trials, run, runs_by_role
 
 pytestmark = pytest.mark.e2e
-
-PENALTY_PARAMS = {"l1": {"penalty", "alpha"}, "l2": {"penalty", "alpha"}}
-PENALTY_PARAMS["elasticnet"] = {"penalty", "alpha", "l1_ratio"}
-
-
-def cli(store: Path, *overrides: str, cwd: Path | None = None, **kwargs) -> subprocess.Popen:
-    args = [
-        sys.executable,
-        "-m",
-        "pipeline",
-        f"store_dir={store}",
-        f"hydra.run.dir={store}/outputs",
-        *overrides,
-    ]
-    env = {**os.environ, "PYTHONWARNINGS": "error::FutureWarning"}
-    return subprocess.Popen(
-        args,
-        cwd=cwd or PROJECT_ROOT,
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        **kwargs,
-    )
-
-
-def run(store: Path, *overrides: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    proc = cli(store, *overrides, cwd=cwd)
-    out, err = proc.communicate(timeout=600)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-
-
-def client(store: Path):
-    from mlflow import MlflowClient
-
-    return MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
-
-
-def runs_by_role(store: Path) -> dict[str, list]:
-    c = client(store)
-    exp = c.get_experiment_by_name("regularization")
-    runs = c.search_runs([exp.experiment_id], max_results=1000)
-    out: dict[str, list] = {"study": [], "trial": []}
-    for r in runs:
-        out[r.data.tags["pipeline.role"]].append(r)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -197,25 +147,13 @@ def test_user_errors_exit_2_with_one_line_and_touch_no_store(tmp_path, overrides
     assert not (store / "mlflow.db").exists() and not (store / "optuna.db").exists()
 
 
-def _complete_trials(store: Path) -> int:
-    import optuna
-
-    url = f"sqlite:///{store / 'optuna.db'}"
-    try:
-        (summary,) = optuna.get_all_study_summaries(url)
-    except (ValueError, Exception):
-        return 0
-    study = optuna.load_study(study_name=summary.study_name, storage=url)
-    return len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
-
-
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupted_study_resumes_without_replaying(tmp_path, sig, code):
     store = tmp_path / "store"
     overrides = ("search.n_trials=30", "data=diabetes")
     proc = cli(store, *overrides)
     deadline = time.monotonic() + 120
-    while _complete_trials(store) < 4 and time.monotonic() < deadline:
+    while complete_trials(store) < 4 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert proc.poll() is None, "the study ended before it could be interrupted"
     proc.send_signal(sig)
@@ -226,7 +164,7 @@ def test_an_interrupted_study_resumes_without_replaying(tmp_path, sig, code):
     (parent,) = runs["study"]
     assert parent.info.status == "KILLED"
     assert all(r.info.status in ("FINISHED", "FAILED", "KILLED") for r in runs["trial"])
-    done = _complete_trials(store)
+    done = complete_trials(store)
     assert 4 <= done < 30
 
     again = run(store, *overrides)
@@ -237,7 +175,7 @@ def test_an_interrupted_study_resumes_without_replaying(tmp_path, sig, code):
     finished = [r for r in runs["trial"] if r.info.status == "FINISHED"]
     numbers = sorted(int(r.data.tags["pipeline.trial_number"]) for r in finished)
     assert len(numbers) == len(set(numbers)) == 30
-    assert _complete_trials(store) == 30
+    assert complete_trials(store) == 30
 
 
 def _table_csv(path: Path, n: int = 80, *, missing: bool = False) -> Path:

@@ -1,0 +1,170 @@
+"""Champion and challenger: register each study's best model, promote it only if better.
+
+The gate's arithmetic is plain Python here; the MLflow calls are the tracker's.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pipeline import evaluate
+from pipeline.config import METRIC_DIRECTION, Task
+from pipeline.errors import UserError
+from pipeline.split import Split
+
+if TYPE_CHECKING:
+    from pipeline.tracking import Tracker
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS = "previous_champion"
+# Baselines a challenger must beat: the guessed and unpenalized models, or the dummy.
+REQUIRED_BASELINES = {
+    Task.regression: ("lasso_guess", "ridge_guess", "unpenalized"),
+    Task.classification: ("majority",),
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the gate decided for a challenger version, and the numbers it used."""
+
+    status: str  # promoted | kept | rejected
+    reason: str
+    metric: str
+    version: str
+    challenger_score: float
+    champion_version: str | None = None
+    champion_score: float | None = None
+
+
+def gate(
+    *,
+    metric: str,
+    challenger: float,
+    champion: float | None,
+    baselines: dict[str, float],
+    min_improvement: float,
+) -> tuple[str, str]:
+    """``(status, reason)``: rejected if worse than a baseline, kept unless better enough.
+
+    A tie with a baseline passes: the guesses are trials of the search, so a challenger
+    equal to one is that guess, found best.
+    """
+    higher = METRIC_DIRECTION[metric]
+
+    def gain(a: float, b: float) -> float:
+        return a - b if higher else b - a
+
+    for name, score in baselines.items():
+        if gain(challenger, score) < 0:
+            return (
+                "rejected",
+                f"{metric} {challenger:.6g} is worse than the baseline {name} ({score:.6g})",
+            )
+    if champion is None:
+        return "promoted", f"first champion; no baseline is better ({metric} {challenger:.6g})"
+    delta = gain(challenger, champion)
+    verdict = f"{metric} {challenger:.6g} vs champion {champion:.6g} on today's holdout"
+    if delta > 0 and delta >= min_improvement:
+        return "promoted", f"{verdict}: better by {delta:.6g}"
+    return "kept", f"{verdict}: not better by at least min_improvement={min_improvement:g}"
+
+
+def promote(
+    tracker: Tracker,
+    *,
+    name: str,
+    metric: str,
+    min_improvement: float,
+    summary: dict[str, Any],
+    version_tags: dict[str, Any],
+    parts: Split,
+    task: Task,
+) -> Decision:
+    """Register the study's best model as ``challenger`` and move ``champion`` if it passes.
+
+    Safe to run again after a crash: the version of a run is registered once, and the
+    champion alias moves last, so an interrupted promotion leaves the old champion in place.
+    """
+    run_id = summary["parent_run_id"]
+    version = tracker.register(summary["best_model_uri"], name, run_id=run_id, tags=version_tags)
+    tracker.set_alias(name, CHALLENGER, version)
+    challenger = summary["holdout"]["best"][metric]
+    baselines = {b: summary["holdout"][b][metric] for b in REQUIRED_BASELINES[task]}
+    champion = tracker.alias(name, CHAMPION)
+    if champion is not None and champion.version == version:
+        return Decision(
+            "kept",
+            f"version {version} is already the champion",
+            metric,
+            version,
+            challenger,
+            version,
+            challenger,
+        )
+
+    champion_score = None
+    note = ""
+    if champion is not None:
+        try:
+            model = tracker.load_model(f"models:/{name}/{champion.version}")
+            champion_score = evaluate.holdout_scores({"c": model}, parts, task=task)["c"][metric]
+        except (KeyError, ValueError, AttributeError) as exc:
+            note = f"; champion version {champion.version} cannot score today's data ({exc})"
+    status, reason = gate(
+        metric=metric,
+        challenger=challenger,
+        champion=champion_score,
+        baselines=baselines,
+        min_improvement=min_improvement,
+    )
+    reason += note
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    tracker.tag_version(name, version, {"promotion": status, "promotion_reason": reason})
+    if status == "promoted":
+        if champion is not None:
+            tracker.tag_version(
+                name, champion.version, {"replaced_by": version, "replaced_at": now}
+            )
+            tracker.tag_version(name, version, {PREVIOUS: champion.version})
+        tracker.tag_version(name, version, {"promoted_at": now})
+        tracker.set_alias(name, CHAMPION, version)  # last: the one step that changes serving
+    return Decision(
+        status,
+        reason,
+        metric,
+        version,
+        challenger,
+        champion.version if champion is not None else None,
+        champion_score,
+    )
+
+
+def rollback(tracker: Tracker, name: str, *, reason: str) -> tuple[str, str]:
+    """Point ``champion`` back at the version it replaced; return (from, to) versions."""
+    champion = tracker.alias(name, CHAMPION)
+    if champion is None:
+        raise UserError(f"registry.model_name: model {name!r} has no champion to roll back")
+    previous = champion.tags.get(PREVIOUS)
+    if not previous:
+        raise UserError(
+            f"registry.model_name: champion version {champion.version} of {name!r} "
+            "replaced no earlier champion; nothing to roll back to"
+        )
+    record = {
+        "rollback_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "rollback_by": getpass.getuser(),
+        "rollback_reason": reason or "(none given)",
+    }
+    tracker.tag_version(name, champion.version, {**record, "rolled_back_to": previous})
+    tracker.tag_version(name, previous, {**record, "restored_from": champion.version})
+    tracker.set_alias(name, CHAMPION, previous)
+    log.info("champion of %s moved back from version %s to %s", name, champion.version, previous)
+    return champion.version, previous

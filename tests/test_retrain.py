@@ -1,0 +1,214 @@
+"""Registry and scheduled retraining, end to end: real subprocesses, real signals."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from cli_helpers import cli, client, run, runs_by_role
+
+pytestmark = pytest.mark.e2e
+
+NOISY = ("experiment=nightly", "search.n_trials=8", "data.noise=20")
+NAME = "seed_regression"
+
+
+def aliases(store: Path) -> dict[str, str]:
+    return {k: str(v) for k, v in client(store).get_registered_model(NAME).aliases.items()}
+
+
+def versions(store: Path) -> dict[str, dict[str, str]]:
+    found = client(store).search_model_versions(f"name = '{NAME}'")
+    return {str(v.version): v.tags for v in sorted(found, key=lambda v: int(v.version))}
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    """A store through a night's life: first run, rerun, worse, better, rollback."""
+    store = tmp_path_factory.mktemp("store")
+    steps = {
+        "first": run(store, *NOISY),
+        "same": run(store, *NOISY),
+        # Another seed is another study; no challenger beats the champion by 1000.
+        "kept": run(store, *NOISY, "search.random_state=7", "registry.min_improvement=1000"),
+        "rejected": run(
+            store, *NOISY, "search.alpha_low=500", "search.alpha_high=1000", "search.penalties=[l1]"
+        ),
+    }
+    steps["after_worse"] = aliases(store)
+    steps["better"] = run(store, *NOISY, "data.noise=1")
+    steps["after_better"] = aliases(store)
+    steps["rollback"] = run(store, "job=rollback", "registry.reason='bad model'")
+    return store, steps
+
+
+def test_first_run_registers_and_promotes(history):
+    store, steps = history
+    first = steps["first"]
+    assert first.returncode == 0, first.stderr
+    assert "seed_regression v1: promoted" in first.stdout
+    tags = versions(store)["1"]
+    for key in ("data_digest", "config_digest", "cv_score", "test_rmse", "parent_run_id"):
+        assert tags[key]
+    assert tags["mlflow.source.git.commit"]
+    parent = client(store).get_run(tags["parent_run_id"])
+    assert parent.data.tags["promotion"] == "promoted"
+    assert "registry_challenger_rmse" in parent.data.metrics
+
+
+def test_a_rerun_on_the_same_data_does_nothing(history):
+    _, steps = history
+    same = steps["same"]
+    assert same.returncode == 0, same.stderr
+    assert "Nothing to do: champion seed_regression v1" in same.stdout
+
+
+def test_a_worse_challenger_keeps_the_champion_and_a_rejected_one_exits_3(history):
+    store, steps = history
+    assert steps["kept"].returncode == 0, steps["kept"].stderr
+    assert "v2: kept" in steps["kept"].stdout
+    rejected = steps["rejected"]
+    assert rejected.returncode == 3, rejected.stderr
+    assert "v3: rejected" in rejected.stdout and "worse than the baseline" in rejected.stdout
+    assert steps["after_worse"] == {"champion": "1", "challenger": "3"}
+    tags = versions(store)
+    assert tags["2"]["promotion"] == "kept" and tags["3"]["promotion"] == "rejected"
+    champion_metric = client(store).get_run(tags["2"]["parent_run_id"]).data.metrics
+    assert "registry_champion_rmse" in champion_metric  # re-scored on that job's holdout
+
+
+def test_better_data_promotes_and_the_old_champion_stays_retrievable(history):
+    store, steps = history
+    assert steps["better"].returncode == 0, steps["better"].stderr
+    assert "v4: promoted" in steps["better"].stdout
+    assert steps["after_better"]["champion"] == "4"
+    tags = versions(store)
+    assert tags["4"]["previous_champion"] == "1"
+    assert tags["1"]["replaced_by"] == "4"
+    from pipeline.tracking import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
+    old = mlflow.sklearn.load_model(f"models:/{NAME}/1")
+    assert hasattr(old, "predict")
+
+
+def test_rollback_restores_the_previous_champion_and_records_why(history):
+    store, steps = history
+    rollback = steps["rollback"]
+    assert rollback.returncode == 0, rollback.stderr
+    assert "version 4 -> 1" in rollback.stdout
+    assert aliases(store)["champion"] == "1"
+    tags = versions(store)
+    for version in ("1", "4"):
+        assert tags[version]["rollback_reason"] == "bad model"
+        assert tags[version]["rollback_by"] and tags[version]["rollback_at"]
+
+
+def test_predict_scores_a_table_with_the_champion(history, tmp_path):
+    from pipeline.config import SeedRegressionData
+    from pipeline.data import load
+
+    store, _ = history
+    table = load(SeedRegressionData(noise=20)).X.head(15)
+    source = tmp_path / "in.csv"
+    table.to_csv(source, index=False)
+    out = tmp_path / "out.parquet"
+    result = run(store, "job=predict", f"predict.input={source}", f"predict.output={out}")
+    assert result.returncode == 0, result.stderr
+    assert f"wrote 15 predictions of {NAME} v1" in result.stdout
+    scored = pd.read_parquet(out)
+    assert list(scored.columns) == [*table.columns, "prediction"]
+    assert scored["prediction"].notna().all()
+
+    table.drop(columns="x03").to_csv(source, index=False)
+    bad = run(
+        store, "job=predict", f"predict.input={source}", f"predict.output={tmp_path / 'b.csv'}"
+    )
+    assert bad.returncode == 2 and "column 'x03'" in bad.stderr
+    assert not (tmp_path / "b.csv").exists()
+
+
+def test_the_champion_serves_through_pyfunc_with_its_signature(history):
+    from pipeline.config import SeedRegressionData
+    from pipeline.data import load
+    from pipeline.tracking import mlflow
+
+    store, _ = history
+    mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
+    model = mlflow.pyfunc.load_model(f"models:/{NAME}@champion")
+    inputs = [c.name for c in model.metadata.get_input_schema().inputs]
+    assert inputs == [f"x{i:02d}" for i in range(20)]
+    assert len(model.predict(load(SeedRegressionData()).X.head(3))) == 3
+
+
+def test_a_second_retrain_on_the_same_store_exits_75(tmp_path):
+    store = tmp_path / "store"
+    first = cli(store, "experiment=nightly", "data=diabetes", "search.n_trials=400")
+    lock = store / "retrain.lock"
+    deadline = time.monotonic() + 60
+    while not (lock.exists() and lock.read_text().startswith("pid")):
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.1)
+    start = time.monotonic()
+    second = run(store, "experiment=nightly", "data=diabetes", "search.n_trials=400")
+    assert second.returncode == 75, second.stderr
+    assert "another retraining job is running" in second.stderr
+    assert time.monotonic() - start < 30
+    first.send_signal(signal.SIGTERM)
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 143, err
+
+
+def test_sigterm_mid_study_moves_no_alias_and_the_rerun_resumes(tmp_path):
+    from cli_helpers import complete_trials
+
+    store = tmp_path / "store"
+    args = ("experiment=nightly", "data=diabetes", "search.n_trials=30")
+    proc = cli(store, *args)
+    deadline = time.monotonic() + 120
+    while complete_trials(store) < 3:
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    runs = runs_by_role(store)
+    assert all(r.info.status != "RUNNING" for r in runs["study"] + runs["trial"])
+    assert runs["study"][0].info.status == "KILLED"
+    assert not client(store).search_registered_models()  # nothing registered, no alias
+
+    again = run(store, *args)
+    assert again.returncode in (0, 3), again.stderr
+    runs = runs_by_role(store)
+    finished = [r for r in runs["trial"] if r.info.status == "FINISHED"]
+    numbers = [int(r.data.tags["pipeline.trial_number"]) for r in finished]
+    assert len(numbers) == len(set(numbers)) == 30  # no trial replayed; the killed one failed
+
+
+def test_a_crash_between_register_and_promotion_does_not_promote_twice(tmp_path):
+    """The state a kill leaves after registering: a version, no champion alias yet."""
+    from pipeline.tracking import Tracker
+
+    store = tmp_path / "store"
+    args = ("search.n_trials=6", "data.noise=20")
+    assert run(store, *args, "registry.enabled=false").returncode == 0
+    (parent,) = runs_by_role(store)["study"]
+    tracker = Tracker(
+        uri=f"sqlite:///{store / 'mlflow.db'}",
+        artifact_location=(store / "artifacts").as_uri(),
+        experiment_name="regularization",
+    )
+    uri = f"runs:/{parent.info.run_id}/best_model"
+    tracker.register(uri, NAME, run_id=parent.info.run_id, tags={"parent_run_id": "x"})
+    assert not client(store).get_registered_model(NAME).aliases  # the champion is intact
+
+    again = run(store, *args)
+    assert again.returncode == 0, again.stderr
+    assert "v1: promoted" in again.stdout
+    assert list(versions(store)) == ["1"] and aliases(store)["champion"] == "1"
+    third = run(store, *args)
+    assert "v1: kept" in third.stdout and "already the champion" in third.stdout
+    assert list(versions(store)) == ["1"]
