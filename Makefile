@@ -15,7 +15,7 @@ STORE := $(CURDIR)/mlruns
 TRACKING_URI ?= sqlite:///$(STORE)/mlflow.db
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tune retrain rollback predict serve ui test bench lint format lock clean
+.PHONY: help venv tune retrain rollback predict serve ui dashboard test bench lint format lock clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,6 +48,12 @@ serve: $(STAMP) ## Serve the champion over HTTP at 127.0.0.1:5001 (MODEL=name)
 ui: $(STAMP) ## Start the MLflow UI on the embedded store at 127.0.0.1:5000 (UI_PORT=... to change)
 	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT)  (Ctrl-C to stop)"
 	$(VENV)/bin/mlflow ui --backend-store-uri $(TRACKING_URI) --host 127.0.0.1 --port $(UI_PORT)
+
+DASHBOARD_PORT ?= 8080
+OPTUNA_STORAGE ?= sqlite:///$(STORE)/optuna.db
+dashboard: $(STAMP) ## Start optuna-dashboard on the study storage at 127.0.0.1:8080
+	@echo "Optuna dashboard: http://127.0.0.1:$(DASHBOARD_PORT)  (Ctrl-C to stop)"
+	$(VENV)/bin/optuna-dashboard $(OPTUNA_STORAGE) --host 127.0.0.1 --port $(DASHBOARD_PORT)
 
 test: $(STAMP) ## Run the test suite
 	$(PY) -m pytest

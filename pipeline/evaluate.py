@@ -90,3 +90,18 @@ def n_nonzero(coefs: pd.Series | pd.DataFrame) -> int:
     """Features with a non-zero coefficient (for any class)."""
     values = np.atleast_2d(coefs.to_numpy().T)
     return int(np.count_nonzero(np.any(values != 0, axis=0)))
+
+
+def regularization_path(fit, candidates: list[Candidate]) -> pd.DataFrame:
+    """Coefficients of ``fit(candidate)`` for each candidate, indexed by alpha.
+
+    Several classes are summarised per feature by the norm of its coefficients across
+    classes (zero exactly when the feature is dropped for every class).
+    """
+    rows = {}
+    for candidate in candidates:
+        coefs = coefficients(fit(candidate))
+        if isinstance(coefs, pd.DataFrame):
+            coefs = np.sqrt((coefs**2).sum(axis=1))
+        rows[candidate.alpha] = coefs
+    return pd.DataFrame(rows).T.rename_axis("alpha")

@@ -136,7 +136,7 @@ class TrialResult:
     converged: bool
     estimator: Pipeline | None = None
     error: str | None = None
-    attrs: dict = field(default_factory=dict)
+    train_scores: list[float] = field(default_factory=list)
 
     @property
     def cv_score_mean(self) -> float:
@@ -165,6 +165,7 @@ def evaluate(setup: CVSetup, candidate: Candidate, *, number: int = -1) -> Trial
     scorer = get_scorer(setup.scoring)
     X, y = setup.X, setup.y
     scores: list[float] = []
+    train_scores: list[float] = []
     converged = True
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -174,10 +175,12 @@ def evaluate(setup: CVSetup, candidate: Candidate, *, number: int = -1) -> Trial
             model = setup.estimator(candidate).fit(X.iloc[train], y.iloc[train])
             converged &= _converged(model, setup.max_iter)
             scores.append(float(scorer(model, X.iloc[test], y.iloc[test])))
+            # The training folds' own score: with the CV score, the validation curve.
+            train_scores.append(float(scorer(model, X.iloc[train], y.iloc[train])))
     final = setup.fit(candidate)
     converged &= _converged(final, setup.max_iter)
     elapsed = time.perf_counter() - start
-    return TrialResult(number, candidate, scores, elapsed, converged, final)
+    return TrialResult(number, candidate, scores, elapsed, converged, final, None, train_scores)
 
 
 def out_of_fold(setup: CVSetup, candidate: Candidate | None) -> np.ndarray:
@@ -332,6 +335,32 @@ class Study:
         """Every finished trial's candidate, by trial number."""
         return {t.number: _candidate(t.params) for t in self._complete()}
 
+    def trials_frame(self) -> pd.DataFrame:
+        """One row per complete trial: number, penalty, alpha, l1_ratio, CV and train scores."""
+        rows = []
+        for t in self._complete():
+            cv = t.user_attrs.get("cv_scores") or [t.value]
+            train = t.user_attrs.get("train_scores") or [np.nan]
+            rows.append(
+                {
+                    "number": t.number,
+                    "penalty": t.params["penalty"],
+                    "alpha": t.params["alpha"],
+                    "l1_ratio": t.params.get("l1_ratio"),
+                    "cv_score": t.value,
+                    "cv_std": float(np.std(cv)),
+                    "train_score": float(np.mean(train)),
+                }
+            )
+        return pd.DataFrame(rows).sort_values("number", ignore_index=True)
+
+    def param_importances(self) -> dict[str, float]:
+        """Optuna's fANOVA importance of each parameter (empty when it cannot be computed)."""
+        try:
+            return optuna.importance.get_param_importances(self._study, params=["penalty", "alpha"])
+        except (RuntimeError, ValueError):
+            return {}
+
     def best(self) -> tuple[int, Candidate, float]:
         """The best trial's number, candidate and CV score."""
         best = self._study.best_trial
@@ -368,6 +397,7 @@ class Study:
                 )
                 raise TrialFailed(reason) from exc
             trial.set_user_attr("cv_scores", result.cv_scores)
+            trial.set_user_attr("train_scores", result.train_scores)
             trial.set_user_attr("converged", result.converged)
             pending[trial.number] = result
             return result.cv_score_mean

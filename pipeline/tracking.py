@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 with warnings.catch_warnings():
@@ -334,6 +335,7 @@ class TrialLogger:
         metrics = {
             "cv_score_mean": result.cv_score_mean,
             "cv_score_std": result.cv_score_std,
+            "train_score_mean": float(np.mean(result.train_scores)),
             **{f"cv_score_fold{i}": s for i, s in enumerate(result.cv_scores)},
             "n_nonzero_coefs": evaluate.n_nonzero(coefs),
             "fit_time_s": result.fit_time_s,

@@ -246,8 +246,18 @@ def _search_and_report(
             coefs, title=f"Coefficients of the best model: {best.label}"
         )
     }
-    if dataset.task == config.Task.classification:
-        figures.update(_classification_figures(setup, best, dataset.classes))
+    from pipeline import review
+
+    figures.update(
+        review.figures(
+            setup,
+            space,
+            study.trials_frame(),
+            study.param_importances(),
+            best,
+            classes=dataset.classes,
+        )
+    )
 
     metrics = {
         "best_cv_score": cv_score,
@@ -316,23 +326,6 @@ def _config_digest(cfg: Config) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[
         :16
     ]
-
-
-def _classification_figures(setup: search.CVSetup, best, classes: list) -> dict[str, Any]:
-    """Confusion matrix and ROC curve of the best model, from out-of-fold predictions."""
-    from pipeline import search
-
-    proba = search.out_of_fold(setup, best)
-    predicted = [classes[i] for i in proba.argmax(axis=1)]
-    where = f"{best.label}, out-of-fold on the training rows"
-    return {
-        "confusion_matrix.png": plots.confusion_matrix_plot(
-            setup.y, predicted, labels=classes, title=f"Confusion matrix: {where}"
-        ),
-        "roc_curve.png": plots.roc_plot(
-            setup.y, proba, classes=classes, title=f"ROC curve: {where}"
-        ),
-    }
 
 
 def _ui_command(uri: str) -> str:

@@ -82,6 +82,17 @@ def test_parent_run_holds_the_result(finished):
     c = client(store)
     files = {a.path for a in c.list_artifacts(parent.info.run_id)}
     assert {"summary.json", "config.yaml", "coefficients.png", "coefficients.csv"} <= files
+    review = {
+        "regularization_path.png",
+        "validation_curve.png",
+        "sparsity.png",
+        "optimization_history.png",
+        "param_importances.png",
+        "slice_alpha.png",
+        "predicted_vs_actual.png",
+        "residuals.png",
+    }
+    assert review <= files
     # The best CV score is the best over the trials, so never worse than the guesses.
     trial_scores = [t.data.metrics["cv_score_mean"] for t in runs_by_role(store)["trial"]]
     assert metrics["best_cv_score"] == pytest.approx(max(trial_scores))

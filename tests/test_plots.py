@@ -3,7 +3,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.plots import coefficient_plot
+from pipeline.plots import (
+    coefficient_plot,
+    importance_plot,
+    optimization_history_plot,
+    predicted_vs_actual_plot,
+    regularization_path_plot,
+    residuals_plot,
+    slice_plot,
+    sparsity_plot,
+    validation_curve_plot,
+)
 
 
 def test_coefficient_plot_sorts_by_magnitude_and_marks_zeros():
@@ -31,3 +41,81 @@ def test_many_features_show_the_largest_and_say_how_many_are_hidden():
     assert len(labels) == 10 and labels[-1] == "f49"
     assert any("40 smaller coefficients not shown" in t.get_text() for t in fig.texts)
     assert ax.get_legend() is None
+
+
+def _paths() -> dict[str, pd.DataFrame]:
+    alphas = np.geomspace(0.01, 10, 5)
+    l1 = pd.DataFrame({"a": [2.0, 1.5, 1.0, 0.0, 0.0], "b": [1.0, 0.5, 0.0, 0.0, 0.0]}, alphas)
+    l2 = pd.DataFrame({"a": [2.0, 1.8, 1.5, 1.0, 0.5], "b": [1.0, 0.9, 0.7, 0.5, 0.2]}, alphas)
+    return {"l1 (Lasso)": l1, "l2 (Ridge)": l2}
+
+
+def _chosen_lines(ax) -> list:
+    return [line for line in ax.get_lines() if line.get_label().startswith("chosen α")]
+
+
+def test_regularization_path_has_a_panel_per_penalty_a_line_per_feature_and_the_choice():
+    fig = regularization_path_plot(_paths(), chosen=("l1", 0.1))
+    left, right = fig.axes
+    assert (left.get_title(), right.get_title()) == ("l1 (Lasso)", "l2 (Ridge)")
+    assert left.get_xscale() == "log" and left.get_xlabel() == "alpha (log scale)"
+    features = [ln.get_label() for ln in left.get_lines() if not ln.get_label().startswith("_")]
+    assert features[:2] == ["a", "b"]
+    (mark,) = _chosen_lines(left)
+    assert mark.get_xdata()[0] == 0.1
+    assert not _chosen_lines(right)
+    assert [t.get_text() for t in fig.legends[0].get_texts()][:2] == ["a", "b"]
+
+
+def test_sparsity_counts_non_zero_coefficients():
+    fig = sparsity_plot(_paths(), chosen=("l1", 0.1))
+    (ax,) = fig.axes
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    np.testing.assert_array_equal(lines["l1 (Lasso)"].get_ydata(), [2, 2, 1, 0, 0])
+    np.testing.assert_array_equal(lines["l2 (Ridge)"].get_ydata(), [2, 2, 2, 2, 2])
+    assert ax.get_ylabel() == "non-zero coefficients"
+    assert _chosen_lines(ax)
+
+
+TRIALS = pd.DataFrame(
+    {
+        "number": [0, 1, 2, 3],
+        "penalty": ["l1", "l2", "l1", "elasticnet"],
+        "alpha": [0.1, 0.1, 1.0, 0.5],
+        "l1_ratio": [None, None, None, 0.5],
+        "cv_score": [-1.0, -1.2, -0.9, -1.5],
+        "cv_std": [0.1, 0.2, 0.1, 0.3],
+        "train_score": [-0.8, -1.0, -0.85, -1.4],
+    }
+)
+
+
+def test_validation_curve_shows_train_and_cv_per_penalty():
+    fig = validation_curve_plot(TRIALS, chosen=("l1", 1.0), scoring="neg_rmse")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["l1 (2 trials)", "l2 (1 trials)", "elasticnet (1 trials)"]
+    l1 = fig.axes[0]
+    labels = [t.get_text() for t in l1.get_legend().get_texts()]
+    assert "training folds" in labels and "CV (± std over folds)" in labels
+    assert _chosen_lines(l1)[0].get_xdata()[0] == 1.0
+    assert "neg_rmse" in l1.get_ylabel()
+
+
+def test_optuna_views():
+    history = optimization_history_plot(TRIALS, scoring="neg_rmse")
+    (ax,) = history.axes
+    best = next(ln for ln in ax.get_lines() if ln.get_label() == "best so far")
+    np.testing.assert_array_equal(best.get_ydata(), [-1.0, -1.0, -0.9, -0.9])
+    imp = importance_plot({"alpha": 0.8, "penalty": 0.2})
+    assert [t.get_text() for t in imp.axes[0].get_yticklabels()] == ["penalty", "alpha"]
+    sliced = slice_plot(TRIALS, chosen=("l1", 1.0), scoring="neg_rmse")
+    assert sliced.axes[0].get_xscale() == "log" and _chosen_lines(sliced.axes[0])
+
+
+def test_regression_diagnostics():
+    y = pd.Series([1.0, 2.0, 3.0], name="price")
+    predicted = np.array([1.1, 1.9, 3.3])
+    fig = predicted_vs_actual_plot(y, predicted, title="t")
+    assert fig.axes[0].get_xlabel() == "actual price"
+    res = residuals_plot(y, predicted, title="t")
+    np.testing.assert_allclose(res.axes[0].collections[0].get_offsets()[:, 1], [-0.1, 0.1, -0.3])

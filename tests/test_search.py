@@ -108,6 +108,26 @@ def test_guesses_come_first_and_l1_ratio_only_for_elasticnet(tmp_path, setup):
     assert score >= max(seen[0].cv_score_mean, seen[1].cv_score_mean)
 
 
+def test_trials_frame_and_importances_come_from_the_study(tmp_path, setup):
+    study = _open(tmp_path)
+    seen = _run(study, setup, 8)
+    frame = study.trials_frame()
+    assert list(frame["number"]) == list(range(8))
+    assert list(frame.columns) == [
+        "number",
+        "penalty",
+        "alpha",
+        "l1_ratio",
+        "cv_score",
+        "cv_std",
+        "train_score",
+    ]
+    np.testing.assert_allclose(frame["cv_score"], [r.cv_score_mean for r in seen])
+    np.testing.assert_allclose(frame["train_score"], [np.mean(r.train_scores) for r in seen])
+    assert (frame["train_score"] >= frame["cv_score"] - 1e-9).mean() > 0.5
+    assert set(study.param_importances()) == {"penalty", "alpha"}
+
+
 def test_guess_outside_the_space_is_not_enqueued(tmp_path, setup):
     space = _space(Penalty.elasticnet)
     seen = _run(_open(tmp_path, space=space), setup, 3, space)
