@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 LOCK := conf/requirements.lock
 UI_PORT ?= 5000
 SERVE_PORT ?= 5001
-MODEL ?= seed_regression
+MODEL ?=
 ARGS ?=
 
 STORE := $(CURDIR)/mlruns
@@ -18,7 +18,7 @@ TRACKING_URI ?= sqlite:///$(STORE)/mlflow.db
 .PHONY: help venv tune retrain rollback predict serve ui dashboard test bench lint format lock clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,23 +31,24 @@ tune: $(STAMP) ## Run the default tuning job (extra overrides: ARGS="search.n_tr
 	$(PY) -m pipeline $(ARGS)
 
 EXPERIMENT ?= nightly
-retrain: $(STAMP) ## Scheduled retraining with conf/experiment/$(EXPERIMENT).yaml (cron: see README)
+retrain: $(STAMP) ## Scheduled retraining with conf/experiment/nightly.yaml (EXPERIMENT=... for another)
 	$(PY) -m pipeline experiment=$(EXPERIMENT) $(ARGS)
 
 rollback: $(STAMP) ## Move the champion back a version: make rollback MODEL=name REASON="why"
-	$(PY) -m pipeline job=rollback registry.model_name=$(MODEL) "registry.reason='$(REASON)'" $(ARGS)
+	$(PY) -m pipeline job=rollback $(if $(MODEL),registry.model_name=$(MODEL)) 'registry.reason=$${oc.env:REASON,""}' $(ARGS)
 
 predict: $(STAMP) ## Score a table with the champion: make predict INPUT=in.csv OUTPUT=out.csv [MODEL=name]
-	$(PY) -m pipeline job=predict predict.input=$(INPUT) predict.output=$(OUTPUT) registry.model_name=$(MODEL) $(ARGS)
+	$(PY) -m pipeline job=predict predict.input=$(INPUT) predict.output=$(OUTPUT) $(if $(MODEL),registry.model_name=$(MODEL)) $(ARGS)
 
 serve: $(STAMP) ## Serve the champion over HTTP at 127.0.0.1:5001 (MODEL=name)
 	@echo "POST http://127.0.0.1:$(SERVE_PORT)/invocations  (Ctrl-C to stop)"
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" MLFLOW_TRACKING_URI=$(TRACKING_URI) $(VENV)/bin/mlflow models serve \
-		-m models:/$(MODEL)@champion --env-manager local --host 127.0.0.1 --port $(SERVE_PORT)
+		-m models:/$(or $(MODEL),seed_regression)@champion --env-manager local --host 127.0.0.1 --port $(SERVE_PORT)
 
 ui: $(STAMP) ## Start the MLflow UI on the embedded store at 127.0.0.1:5000 (UI_PORT=... to change)
-	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT)  (Ctrl-C to stop)"
-	$(VENV)/bin/mlflow ui --backend-store-uri $(TRACKING_URI) --host 127.0.0.1 --port $(UI_PORT)
+	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT)  (ready in about 10 s; Ctrl-C to stop)"
+	PYTHONWARNINGS=ignore::DeprecationWarning $(VENV)/bin/mlflow ui --backend-store-uri $(TRACKING_URI) \
+		--host 127.0.0.1 --port $(UI_PORT) --workers 1
 
 DASHBOARD_PORT ?= 8080
 OPTUNA_STORAGE ?= sqlite:///$(STORE)/optuna.db

@@ -35,13 +35,11 @@ def _dispatch(cfg) -> int:
         from pipeline import config, registry, tracking
 
         cfg = config.validate(cfg)
-        tracker = tracking.Tracker(
-            uri=cfg.tracking.uri,
-            artifact_location=cfg.tracking.artifact_location,
-            experiment_name=cfg.tracking.experiment_name,
-        )
-        old, new = registry.rollback(tracker, cfg.registry.model_name, reason=cfg.registry.reason)
-        print(f"champion of {cfg.registry.model_name}: version {old} -> {new}")
+        tracker = tracking.Tracker.from_config(cfg.tracking)
+        name = config.model_name(cfg)
+        interrupt.check()
+        old, new = registry.rollback(tracker, name, reason=cfg.registry.reason)
+        print(f"champion of {name}: version {old} -> {new}")
         return 0
     from pipeline import tune
 
@@ -52,15 +50,37 @@ def _dispatch(cfg) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
-    """The first line of a Hydra/OmegaConf error, with the config key it concerns."""
+    """A Hydra/OmegaConf error as one line naming the key (and the choices, if any)."""
     cause = exc.__cause__ or exc
-    text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    lines = [ln.strip() for ln in str(cause).strip().splitlines() if ln.strip()]
+    text = lines[0] if lines else type(cause).__name__
     key = getattr(cause, "full_key", None)
     if key and key not in text:
         text = f"{key}: {text}"
-    if cause is not exc and "override" in str(exc).lower():
-        text = f"{str(exc).strip().splitlines()[0]} {text}"
+    override = str(exc).strip().splitlines()[0] if cause is not exc else ""
+    if override.startswith("Error merging override "):
+        detail = text.removeprefix(f"{key}: ") if key else text
+        text = f"{override.removeprefix('Error merging override ')}: {detail}"
+    elif override.startswith("Could not override"):
+        text = f"{override} {text}"
+    options = _options(lines)
+    if options:
+        text = f"{text} (choose one of: {', '.join(options)})"
     return text
+
+
+def _options(lines: list[str]) -> list[str]:
+    """The choices Hydra lists under 'Available options in ...', schemas left out."""
+    found: list[str] = []
+    listing = False
+    for line in lines:
+        if line.startswith("Available options"):
+            listing = True
+        elif listing and (" " in line or line.endswith(":")):
+            break
+        elif listing and not line.endswith("_schema"):
+            found.append(line)
+    return found
 
 
 def _user_error(exc: BaseException) -> SystemExit:
@@ -90,6 +110,9 @@ def main() -> int:
         # Raised inside the job, an exception would make Hydra print its own lines first.
         try:
             job = OmegaConf.to_object(cfg)
+            config.check_known_keys(
+                OmegaConf.to_container(cfg, resolve=False, throw_on_missing=False), job
+            )
             code = _dispatch(job)
         except (UserError, OmegaConfBaseException) as exc:
             raise _user_error(exc) from None

@@ -183,7 +183,7 @@ class RegistryConfig:
     """
 
     enabled: bool = True
-    model_name: str = MISSING
+    model_name: str | None = None
     metric: str | None = None
     min_improvement: float = 0.0
     force: bool = False
@@ -237,6 +237,20 @@ def mask_url(url: str) -> str:
         userinfo, host = rest.rsplit("@", 1)
         user = userinfo.split(":", 1)[0]
         return f"{scheme}://{user}:***@{host}"
+
+
+def check_known_keys(given: dict, cfg: Config) -> None:
+    """Refuse keys the schemas do not know, even when added with Hydra's ``+key=value``."""
+
+    def walk(values: dict, known: dict, prefix: str) -> None:
+        for key, value in values.items():
+            name = f"{prefix}{key}"
+            if key not in known:
+                raise UserError(f"config: unknown key {name!r} (no such setting)")
+            if isinstance(value, dict) and isinstance(known[key], dict):
+                walk(value, known[key], f"{name}.")
+
+    walk(given, dataclasses.asdict(cfg), "")
 
 
 def _require(ok: bool, key: str, condition: str, value: object) -> None:
@@ -350,6 +364,32 @@ def validate(cfg: Config) -> Config:
     )
 
 
+def model_name(cfg: Config, dataset_name: str | None = None) -> str:
+    """``registry.model_name``, or by default the data set's name (a CSV file's stem)."""
+    if cfg.registry.model_name:
+        return cfg.registry.model_name
+    if dataset_name:
+        return dataset_name
+    if isinstance(cfg.data, CsvData):
+        return Path(cfg.data.path).stem
+    return cfg.data.name
+
+
+def check_for_task(cfg: Config, task: Task) -> None:
+    """Settings that only make sense for one task: ``registry.metric``."""
+    allowed = METRICS_BY_TASK[task]
+    metric = cfg.registry.metric
+    if metric is not None and metric not in allowed:
+        raise UserError(
+            f"The 'registry.metric' parameter must be one of {', '.join(allowed)} for a "
+            f"{task.value} target. Got {metric!r} instead."
+        )
+
+
+METRICS_BY_TASK = {
+    Task.regression: ("r2", "rmse", "mae"),
+    Task.classification: ("accuracy", "f1", "roc_auc", "log_loss"),
+}
 # Holdout metrics the registry gate can compare, and whether higher is better.
 METRIC_DIRECTION = {
     "r2": True,

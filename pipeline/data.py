@@ -125,11 +125,11 @@ def _bundled(cfg: DiabetesData | BreastCancerData | WineData) -> Dataset:
     return Dataset(bunch.data, y, cfg.name, f"sklearn.datasets.{loader}")
 
 
-def read_table(path: Path) -> pd.DataFrame:
+def read_table(path: Path, *, key: str = "data.path") -> pd.DataFrame:
     """Read a CSV or Parquet file by suffix; unreadable files become a ``UserError``."""
     suffix = path.suffix.lower()
     if not path.is_file():
-        raise UserError(f"data.path: no such file: {path}")
+        raise UserError(f"{key}: no such file: {path}")
     try:
         if suffix == ".csv":
             return pd.read_csv(path)
@@ -137,8 +137,8 @@ def read_table(path: Path) -> pd.DataFrame:
             return pd.read_parquet(path)
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"data.path: cannot read {path}: {first}") from exc
-    raise UserError(f"data.path: unsupported file type {suffix!r} for {path}; use .csv or .parquet")
+        raise UserError(f"{key}: cannot read {path}: {first}") from exc
+    raise UserError(f"{key}: unsupported file type {suffix!r} for {path}; use .csv or .parquet")
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -182,7 +182,7 @@ def _table(cfg: CsvData) -> Dataset:
     keep = y.notna()
     dropped = int((~keep).sum())
     if dropped:
-        log.warning("dropped %d rows of %s whose target %r is missing", dropped, path, cfg.target)
+        log.warning("dropped %d row(s) of %s whose target %r is missing", dropped, path, cfg.target)
     X = frame.loc[keep, features].reset_index(drop=True)
     y = y[keep].reset_index(drop=True)
     return Dataset(X, y, path.stem, str(path), n_rows_dropped=dropped)

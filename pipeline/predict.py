@@ -9,12 +9,44 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import config
+from pipeline import config, interrupt
 from pipeline.config import Config
 from pipeline.data import read_table
 from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
+
+
+def _check_values(model, X, source: Path) -> None:
+    """Name the column and row of a value the model cannot take (text, missing, infinite)."""
+    import pandas as pd
+
+    prep = model[0]
+    imputes = "SimpleImputer" in repr(prep)
+    for column in _numeric_inputs(prep):
+        values = pd.to_numeric(X[column], errors="coerce")
+        bad = values.isna() & X[column].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise UserError(
+                f"predict.input: column {column!r} of {source} holds {X[column].iloc[row]!r} "
+                f"(row {row}), not a number"
+            )
+        if not imputes and values.isna().any():
+            row = int(np.flatnonzero(values.isna().to_numpy())[0])
+            raise UserError(
+                f"predict.input: column {column!r} of {source} has a missing value (row {row}); "
+                "this model was trained without data.missing=impute"
+            )
+        if np.isinf(values.to_numpy(dtype=float)).any():
+            raise UserError(f"predict.input: column {column!r} of {source} has infinite values")
+
+
+def _numeric_inputs(prep) -> list[str]:
+    """The columns the preprocessor standardizes (all of them without a ColumnTransformer)."""
+    if hasattr(prep, "transformers_"):
+        return [c for name, _, cols in prep.transformers_ if name == "num" for c in cols]
+    return [str(c) for c in prep.feature_names_in_]
 
 
 def run(cfg: Config) -> dict[str, Any]:
@@ -24,31 +56,36 @@ def run(cfg: Config) -> dict[str, Any]:
     target = Path(cfg.predict.output).expanduser().resolve()
     if target.suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise UserError(f"predict.output: use a .csv or .parquet file name, not {target.name!r}")
-    frame = read_table(source)
+    frame = read_table(source, key="predict.input")
 
     from pipeline import tracking
 
-    tracker = tracking.Tracker(
-        uri=cfg.tracking.uri,
-        artifact_location=cfg.tracking.artifact_location,
-        experiment_name=cfg.tracking.experiment_name,
-    )
-    name, alias = cfg.registry.model_name, cfg.predict.alias
+    tracker = tracking.Tracker.from_config(cfg.tracking)
+    name, alias = config.model_name(cfg), cfg.predict.alias
     version = tracker.alias(name, alias)
     if version is None:
+        hint = ""
+        challenger = tracker.alias(name, "challenger") if alias != "challenger" else None
+        if challenger is not None:
+            hint = (
+                f"; version {challenger.version} is the challenger "
+                f"({challenger.tags.get('promotion', 'not promoted')}): predict.alias=challenger"
+            )
         raise UserError(
             f"registry.model_name: no model {name!r} with alias {alias!r} in "
-            f"{config.mask_url(cfg.tracking.uri)}"
+            f"{config.mask_url(cfg.tracking.uri)}{hint}"
         )
     model = tracker.load_model(f"models:/{name}@{alias}")
     needed = [str(c) for c in model.feature_names_in_]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
+        listed = ", ".join(repr(c) for c in missing[:5]) + (", ..." if len(missing) > 5 else "")
         raise UserError(
-            f"predict.input: column {missing[0]!r} that model {name} v{version.version} "
-            f"needs is not in {source}"
+            f"predict.input: {source} lacks {len(missing)} column(s) that model {name} "
+            f"v{version.version} needs: {listed}"
         )
     X = frame[needed]
+    _check_values(model, X, source)
     out = frame.copy()
     out["prediction"] = model.predict(X)
     if hasattr(model[-1], "predict_proba") and hasattr(model[-1], "classes_"):
@@ -61,6 +98,7 @@ def run(cfg: Config) -> dict[str, Any]:
         out.to_csv(partial, index=False)
     else:
         out.to_parquet(partial, index=False)
+    interrupt.check()
     os.replace(partial, target)  # never a half-written output
     log.info("wrote %d predictions of %s v%s to %s", len(out), name, version.version, target)
     return {"model": name, "version": version.version, "rows": len(out), "output": str(target)}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -24,9 +25,10 @@ log = logging.getLogger(__name__)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS = "previous_champion"
-# Baselines a challenger must beat: the guessed and unpenalized models, or the dummy.
+# Baselines a challenger must not be worse than: every regression baseline (the guesses
+# and no penalty), or for classification the majority-class dummy.
 REQUIRED_BASELINES = {
-    Task.regression: ("lasso_guess", "ridge_guess", "unpenalized"),
+    Task.regression: tuple(evaluate.baseline_candidates(Task.regression, 1.0)),
     Task.classification: ("majority",),
 }
 
@@ -58,6 +60,10 @@ def gate(
     equal to one is that guess, found best.
     """
     higher = METRIC_DIRECTION[metric]
+    if not math.isfinite(challenger):
+        return "rejected", f"{metric} of the challenger is {challenger} on today's holdout"
+    if champion is not None and not math.isfinite(champion):
+        champion = None  # a champion that cannot be scored does not block a good challenger
 
     def gain(a: float, b: float) -> float:
         return a - b if higher else b - a
@@ -74,7 +80,12 @@ def gate(
     verdict = f"{metric} {challenger:.6g} vs champion {champion:.6g} on today's holdout"
     if delta > 0 and delta >= min_improvement:
         return "promoted", f"{verdict}: better by {delta:.6g}"
-    return "kept", f"{verdict}: not better by at least min_improvement={min_improvement:g}"
+    if delta <= 0:
+        return "kept", f"{verdict}: not better than the champion"
+    return (
+        "kept",
+        f"{verdict}: better by {delta:.6g}, less than min_improvement={min_improvement:g}",
+    )
 
 
 def promote(
@@ -87,11 +98,13 @@ def promote(
     version_tags: dict[str, Any],
     parts: Split,
     task: Task,
+    force: bool = False,
 ) -> Decision:
     """Register the study's best model as ``challenger`` and move ``champion`` if it passes.
 
     Safe to run again after a crash: the version of a run is registered once, and the
     champion alias moves last, so an interrupted promotion leaves the old champion in place.
+    A version that was rolled back does not come back unless ``force``.
     """
     run_id = summary["parent_run_id"]
     version = tracker.register(summary["best_model_uri"], name, run_id=run_id, tags=version_tags)
@@ -100,24 +113,24 @@ def promote(
     baselines = {b: summary["holdout"][b][metric] for b in REQUIRED_BASELINES[task]}
     champion = tracker.alias(name, CHAMPION)
     if champion is not None and champion.version == version:
-        return Decision(
-            "kept",
-            f"version {version} is already the champion",
-            metric,
-            version,
-            challenger,
-            version,
-            challenger,
+        reason = f"version {version} is already the champion"
+        return Decision("kept", reason, metric, version, challenger, version, challenger)
+    rolled_back_to = tracker.version_tags(name, version).get("rolled_back_to")
+    if rolled_back_to and not force:
+        reason = (
+            f"version {version} was rolled back to version {rolled_back_to}; "
+            "registry.force=true lets it compete again"
         )
+        return Decision("kept", reason, metric, version, challenger)
 
     champion_score = None
-    note = ""
+    unusable = ""
     if champion is not None:
         try:
             model = tracker.load_model(f"models:/{name}/{champion.version}")
             champion_score = evaluate.holdout_scores({"c": model}, parts, task=task)["c"][metric]
         except (KeyError, ValueError, AttributeError) as exc:
-            note = f"; champion version {champion.version} cannot score today's data ({exc})"
+            unusable = f"champion version {champion.version} cannot score today's data ({exc}); "
     status, reason = gate(
         metric=metric,
         challenger=challenger,
@@ -125,7 +138,7 @@ def promote(
         baselines=baselines,
         min_improvement=min_improvement,
     )
-    reason += note
+    reason = unusable + reason
     now = datetime.now(UTC).isoformat(timespec="seconds")
     tracker.tag_version(name, version, {"promotion": status, "promotion_reason": reason})
     if status == "promoted":

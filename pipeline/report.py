@@ -12,8 +12,10 @@ def _name(metric: str) -> str:
 
 
 def _fmt(value: float) -> str:
-    """Four decimals near 1 (R² of a good fit), four significant digits otherwise."""
-    return f"{value:.4f}" if 0.1 <= abs(value) < 10 else f"{value:.4g}"
+    """Six decimals below 10 (an R² of 0.999998 is not 1), five significant digits above."""
+    if abs(value) < 10:
+        return f"{value:.6f}".rstrip("0").rstrip(".") or "0"
+    return f"{value:.5g}"
 
 
 def _best_line(best: dict[str, Any]) -> str:

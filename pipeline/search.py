@@ -25,6 +25,7 @@ from sklearn.pipeline import Pipeline
 
 from pipeline import interrupt
 from pipeline.config import Penalty, SearchConfig, Task
+from pipeline.errors import UserError
 from pipeline.models import Candidate, make_estimator
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,29 @@ def evaluate(setup: CVSetup, candidate: Candidate, *, number: int = -1) -> Trial
     return TrialResult(number, candidate, scores, elapsed, converged, final, None, train_scores)
 
 
+def check_scoring(setup: CVSetup, space: SearchSpace) -> None:
+    """Fail at once, with one line, if ``setup.scoring`` cannot score this kind of model.
+
+    One fit on the first fold: cheaper than a study of trials that all fail.
+    """
+    alpha = float(np.sqrt(space.alpha_low * space.alpha_high))
+    ratio = (space.l1_ratio_low + space.l1_ratio_high) / 2
+    penalty = space.penalties[0]
+    candidate = Candidate(penalty, alpha, ratio if penalty == Penalty.elasticnet else None)
+    train, test = setup.folds[0]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = setup.estimator(candidate).fit(setup.X.iloc[train], setup.y.iloc[train])
+            get_scorer(setup.scoring)(model, setup.X.iloc[test], setup.y.iloc[test])
+    except Exception as exc:  # any failure here is the scorer's or the data's, not a bug
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"The 'search.scoring' parameter {setup.scoring!r} cannot score a "
+            f"{setup.task.value} model here: {first}"
+        ) from None
+
+
 def out_of_fold(setup: CVSetup, candidate: Candidate | None) -> np.ndarray:
     """Each training row's prediction from the fold model that did not see it.
 
@@ -261,7 +285,8 @@ class Study:
         fresh: bool,
     ) -> Study:
         """Resume the newest study with this fingerprint, or create one (always with ``fresh``)."""
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        # Optuna would print a traceback per failed trial; the pipeline logs one line instead.
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
         backend = _storage(storage)
         sampler = optuna.samplers.TPESampler(seed=seed)
         if not fresh:
@@ -292,6 +317,8 @@ class Study:
             guess = Candidate(penalty, guess_alpha, None)
             if space.contains(guess):
                 study.enqueue_trial({"penalty": penalty.value, "alpha": guess_alpha})
+            else:
+                log.info("the guess %s is outside the search space: a baseline only", guess.label)
         return cls(study, resumed=False)
 
     @property
@@ -376,7 +403,11 @@ class Study:
         show_progress_bar: bool,
         on_trial: Callable[[TrialResult], None],
     ) -> None:
-        """Run trials until ``n_trials`` have completed in this study (all processes counted)."""
+        """Run trials until ``n_trials`` have completed in this study (all processes counted).
+
+        Failed trials do not count towards the budget; this process gives up after as many
+        attempts again as were missing, so a search where every fit fails still ends.
+        """
         remaining = n_trials - self.n_complete()
         if remaining <= 0:
             return
@@ -409,12 +440,15 @@ class Study:
                 on_trial(result)
             interrupt.check()
 
+        budget = optuna.study.MaxTrialsCallback(
+            n_trials, states=(optuna.trial.TrialState.COMPLETE,)
+        )
         self._study.optimize(
             objective,
-            n_trials=remaining,
+            n_trials=2 * remaining,
             timeout=timeout,
             catch=(TrialFailed,),
-            callbacks=[after_trial],
+            callbacks=[after_trial, budget],
             show_progress_bar=show_progress_bar,
             gc_after_trial=False,
         )

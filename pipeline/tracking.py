@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 # MLflow sends usage telemetry unless told not to; a tuning job has no business doing that.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# Nor should a cron log fill with "Downloading artifacts" progress bars.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import mlflow
 import numpy as np
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from sklearn.pipeline import Pipeline
 
+    from pipeline.config import TrackingConfig
     from pipeline.data import Dataset
     from pipeline.search import TrialResult
 
@@ -69,6 +72,15 @@ class Tracker:
         # land in MLflow's Default experiment.
         mlflow.set_experiment(experiment_id=self.experiment_id)
         self.pip_requirements = mlflow.sklearn.get_default_pip_requirements(include_skops=True)
+
+    @classmethod
+    def from_config(cls, cfg: TrackingConfig) -> Tracker:
+        """The tracker of a validated ``tracking`` config (absolute URIs)."""
+        return cls(
+            uri=cfg.uri,
+            artifact_location=cfg.artifact_location,
+            experiment_name=cfg.experiment_name,
+        )
 
     def _experiment(self, name: str, artifact_location: str) -> str:
         found = self.client.get_experiment_by_name(name)
@@ -135,7 +147,7 @@ class Tracker:
         log_models: bool,
     ) -> TrialLogger:
         """A background logger of trials as child runs of ``parent_run_id``."""
-        signature = infer_signature(example_X, example_y.to_numpy())
+        signature = _signature(example_X, example_y.to_numpy())
         return TrialLogger(self, parent_run_id, signature=signature, log_models=log_models)
 
     def ui_url(self, run_id: str, *, port: int = 5000) -> str:
@@ -175,13 +187,16 @@ class Tracker:
     ) -> str:
         """Write the study's result on its parent run; return the best model's URI."""
         frame = pd.concat([dataset.X, dataset.y], axis=1)
-        ds = mlflow.data.from_pandas(
-            frame,
-            source=dataset.source if "/" in dataset.source else None,
-            targets=str(dataset.y.name),
-            name=dataset.name,
-            digest=dataset.digest,
-        )
+        with warnings.catch_warnings():
+            # A local path matches two of MLflow's source types, which it warns about.
+            warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
+            ds = mlflow.data.from_pandas(
+                frame,
+                source=dataset.source if "/" in dataset.source else None,
+                targets=str(dataset.y.name),
+                name=dataset.name,
+                digest=dataset.digest,
+            )
         context = [InputTag(MLFLOW_DATASET_CONTEXT, "training")]
         self.client.log_inputs(run_id, datasets=[DatasetInput(ds._to_mlflow_entity(), context)])
         now = _now_ms()
@@ -195,7 +210,7 @@ class Tracker:
         self.client.log_text(run_id, coefficients.to_csv(), "coefficients.csv")
         for name, fig in figures.items():
             self.client.log_figure(run_id, fig, name)
-        signature = infer_signature(example, best_model.predict(example))
+        signature = _signature(example, best_model.predict(example))
         uri = self.log_model(
             run_id, best_model, name="best_model", signature=signature, input_example=example
         ).model_uri
@@ -233,6 +248,9 @@ class Tracker:
             return self.client.get_model_version_by_alias(name, alias)
         except MlflowException:
             return None
+
+    def version_tags(self, name: str, version: str) -> dict[str, str]:
+        return dict(self.client.get_model_version(name, version).tags)
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(name, alias, version)
@@ -326,6 +344,15 @@ class TrialLogger:
             },
         )
         run_id = run.info.run_id
+        try:
+            self._fill_trial_run(run_id, result)
+        except BaseException:
+            client.set_terminated(run_id, "FAILED")
+            raise
+
+    def _fill_trial_run(self, run_id: str, result: TrialResult) -> None:
+        client = self.tracker.client
+        candidate = result.candidate
         params = _params(candidate.params())
         if not result.ok:
             client.log_batch(run_id, params=params, tags=[RunTag("fail_reason", result.error)])
@@ -358,6 +385,14 @@ class TrialLogger:
         title = f"Coefficients, trial {result.number}: {candidate.label}"
         client.log_figure(run_id, plots.coefficient_plot(coefs, title=title), "coefficients.png")
         client.set_terminated(run_id, "FINISHED")
+
+
+def _signature(inputs: pd.DataFrame, outputs):
+    """The model signature; MLflow's hint about integer columns and missing values is noise
+    here: the models are logged with their own pipeline, which handles both."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Inferred schema contains integer column")
+        return infer_signature(inputs, outputs)
 
 
 def git_tags(root: Path) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import asdict, replace
@@ -29,20 +30,23 @@ def run(cfg: Config) -> dict[str, Any]:
     cfg = config.validate(cfg)
     dataset = data.load(cfg.data)
     dataset = validate.check(
-        dataset, data=cfg.data, n_splits=cfg.search.n_splits, test_size=cfg.split.test_size
+        dataset,
+        data=cfg.data,
+        n_splits=cfg.search.n_splits,
+        test_size=cfg.split.test_size,
+        shuffle=cfg.split.shuffle,
     )
+    config.check_for_task(cfg, dataset.task)
     scoring = cfg.search.scoring or config.default_scoring(dataset.task, len(dataset.classes))
     cfg = replace(cfg, search=replace(cfg.search, scoring=scoring))
-    log.info(
-        "%s: %d rows, %d features, %s%s; scoring %s",
-        dataset.name,
-        len(dataset.X),
-        dataset.X.shape[1],
-        dataset.task.value,
-        f" of {len(dataset.classes)} classes" if dataset.classes else "",
-        scoring,
-    )
     parts = holdout(dataset, **asdict(cfg.split))
+    store = Path(cfg.store_dir)
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"store_dir: cannot create {store}: {exc.strerror}") from None
+    if not os.access(store, os.W_OK):
+        raise UserError(f"store_dir: {store} is not writable")
     if cfg.job == config.Job.retrain:
         with lock.exclusive(Path(cfg.store_dir) / "retrain.lock"):
             return _run(cfg, dataset, parts)
@@ -70,6 +74,17 @@ def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> dict[str, Any]:
         impute=impute,
     )
     space = search.SearchSpace.from_config(cfg.search)
+    search.check_scoring(setup, space)
+    log.info(
+        "%s: %d rows, %d features, %s%s; scoring %s",
+        dataset.name,
+        len(dataset.X),
+        dataset.X.shape[1],
+        dataset.task.value,
+        f" of {len(dataset.classes)} classes" if dataset.classes else "",
+        cfg.search.scoring,
+    )
+    interrupt.check()
     fingerprint = search.fingerprint(
         data_digest=dataset.digest,
         split=asdict(cfg.split),
@@ -79,13 +94,9 @@ def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> dict[str, Any]:
     )
 
     # Everything above only reads; from here on the stores are written.
-    tracker = tracking.Tracker(
-        uri=cfg.tracking.uri,
-        artifact_location=cfg.tracking.artifact_location,
-        experiment_name=cfg.tracking.experiment_name,
-    )
+    tracker = tracking.Tracker.from_config(cfg.tracking)
     digests = {"data_digest": dataset.digest, "config_digest": _config_digest(cfg)}
-    name = cfg.registry.model_name
+    name = config.model_name(cfg, dataset.name)
     if cfg.job == config.Job.retrain and cfg.registry.enabled:
         champion = tracker.alias(name, registry.CHAMPION)
         same = champion is not None and all(champion.tags.get(k) == v for k, v in digests.items())
@@ -118,6 +129,7 @@ def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> dict[str, Any]:
         },
         parts=parts,
         task=dataset.task,
+        force=cfg.registry.force,
     )
     scores = {f"registry_challenger_{metric}": decision.challenger_score}
     if decision.champion_score is not None:
@@ -159,7 +171,19 @@ def _study(
     if study.finished and study.parent_run_id:
         summary = tracker.load_summary(study.parent_run_id)
         if summary is not None:
-            log.info("study %s is already finished; search.fresh=true starts a new one", study.name)
+            done = study.n_complete()
+            if cfg.search.n_trials > done:
+                log.warning(
+                    "study %s finished with %d complete trials; for search.n_trials=%d run a "
+                    "new study with search.fresh=true",
+                    study.name,
+                    done,
+                    cfg.search.n_trials,
+                )
+            else:
+                log.info(
+                    "study %s is already finished; search.fresh=true starts a new one", study.name
+                )
             return {**summary, "reused": True}
     if study.resumed:
         log.info("resuming study %s (%d trials complete)", study.name, study.n_complete())
@@ -203,9 +227,14 @@ def _search_and_report(
     show_bar = cfg.search.progress_bar and sys.stderr.isatty()
 
     def on_trial(result: search.TrialResult) -> None:
-        if not show_bar:  # a log line per trial instead, e.g. in a cron job's log
-            outcome = f"{result.cv_score_mean:.6g}" if result.ok else f"failed: {result.error}"
-            log.info("trial %d  %s  %s", result.number, result.candidate.label, outcome)
+        if not result.ok:
+            log.warning(
+                "trial %d  %s  failed: %s", result.number, result.candidate.label, result.error
+            )
+        elif not show_bar:  # a log line per trial instead, e.g. in a cron job's log
+            log.info(
+                "trial %d  %s  %.6g", result.number, result.candidate.label, result.cv_score_mean
+            )
         logger.submit(result)
 
     start = time.perf_counter()
@@ -227,6 +256,7 @@ def _search_and_report(
         if logger.pending():
             log.info("search done; logging the last %d trials to MLflow", logger.pending())
     study_time = time.perf_counter() - start
+    interrupt.check()  # a signal while the last trials were logged stops before the report
     counts = study.counts()
     if counts["complete"] == 0:
         raise UserError(

@@ -16,7 +16,9 @@ from pipeline.errors import UserError
 log = logging.getLogger(__name__)
 
 
-def check(dataset: Dataset, *, data: DataConfig, n_splits: int, test_size: float) -> Dataset:
+def check(
+    dataset: Dataset, *, data: DataConfig, n_splits: int, test_size: float, shuffle: bool = True
+) -> Dataset:
     """Raise ``UserError`` if the data cannot be split, cross-validated and fitted.
 
     Returns the data set without its constant columns, which carry no information and
@@ -36,7 +38,7 @@ def check(dataset: Dataset, *, data: DataConfig, n_splits: int, test_size: float
     _check_missing(X, data.missing, where)
     _check_values(X, where, max_categories=data.max_categories)
     _check_leakage(X, y, where)
-    _check_sizes(dataset, n_splits=n_splits, test_size=test_size)
+    _check_sizes(dataset, n_splits=n_splits, test_size=test_size, shuffle=shuffle)
 
     constant = [c for c in X.columns if X[c].nunique(dropna=False) <= 1]
     if constant:
@@ -51,8 +53,11 @@ def _check_target(dataset: Dataset) -> None:
     y, where = dataset.y, dataset.source
     name = f"data.target: column {y.name!r} in {where}"
     if dataset.task == Task.regression:
-        if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
-            example = y[pd.to_numeric(y, errors="coerce").isna()].iloc[0]
+        if pd.api.types.is_bool_dtype(y):
+            raise UserError(f"{name} is boolean; set data.task=classification (or auto)")
+        if not pd.api.types.is_numeric_dtype(y):
+            text = y[pd.to_numeric(y, errors="coerce").isna() & y.notna()]
+            example = _plain(text.iloc[0] if len(text) else y.iloc[0])
             raise UserError(
                 f"{name} is not numeric (value {example!r}); "
                 "set data.task=classification if it holds class labels"
@@ -62,7 +67,8 @@ def _check_target(dataset: Dataset) -> None:
         return
     counts = y.value_counts()
     if len(counts) < 2:
-        raise UserError(f"{name} has a single class {counts.index[0]!r}; nothing to classify")
+        label = _plain(counts.index[0])
+        raise UserError(f"{name} has a single class {label!r}; nothing to classify")
 
 
 def _check_declared_numeric(X: pd.DataFrame, declared: list[str], where: str) -> None:
@@ -110,6 +116,14 @@ def _check_values(X: pd.DataFrame, where: str, *, max_categories: int) -> None:
         n_distinct = values.nunique()
         if pd.api.types.is_bool_dtype(values):
             continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        if len(values) and 0.9 <= numbers.notna().mean() < 1:  # numbers and a few stray words
+            row = values.index[numbers.isna()][0]
+            raise UserError(
+                f"data: column {column!r} in {where} is numeric but for {values[row]!r} "
+                f"(row {row}) and {int(numbers.isna().sum()) - 1} more; fix those values, "
+                f"or list the column in data.numeric to have them named"
+            )
         if n_distinct == len(values) and len(values) > max_categories:
             raise UserError(
                 f"data: column {column!r} in {where} looks like an id (every value is "
@@ -122,17 +136,30 @@ def _check_values(X: pd.DataFrame, where: str, *, max_categories: int) -> None:
             )
 
 
+def _plain(value):
+    """A numpy scalar as the Python value it holds, so messages read ``3``, not ``np.int64(3)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _check_leakage(X: pd.DataFrame, y: pd.Series, where: str) -> None:
+    target = y.reset_index(drop=True)
+    numeric_target = pd.to_numeric(target, errors="coerce")
     for column in X.columns:
-        values = X[column]
-        if len(values) > 1 and values.reset_index(drop=True).equals(y.reset_index(drop=True)):
+        values = X[column].reset_index(drop=True)
+        if len(values) < 2:
+            continue
+        if pd.api.types.is_numeric_dtype(values) and numeric_target.notna().all():
+            same = np.array_equal(values.to_numpy(dtype=float), numeric_target.to_numpy(float))
+        else:
+            same = values.astype(str).equals(target.astype(str))
+        if same:
             raise UserError(
                 f"data: column {column!r} in {where} is a copy of the target {y.name!r} "
                 "(leakage); drop it with data.drop"
             )
 
 
-def _check_sizes(dataset: Dataset, *, n_splits: int, test_size: float) -> None:
+def _check_sizes(dataset: Dataset, *, n_splits: int, test_size: float, shuffle: bool) -> None:
     n_rows, where = len(dataset.X), dataset.source
     n_test = math.ceil(test_size * n_rows)
     n_train = n_rows - n_test
@@ -145,6 +172,17 @@ def _check_sizes(dataset: Dataset, *, n_splits: int, test_size: float) -> None:
         return
     counts = dataset.y.value_counts()
     n_classes = len(counts)
+    if not shuffle:  # the holdout is the last rows, not stratified: each side needs every class
+        for side, rows in (
+            ("holdout", dataset.y.iloc[-n_test:]),
+            ("training", dataset.y.iloc[:-n_test]),
+        ):
+            absent = sorted(set(counts.index) - set(rows), key=str)
+            if absent:
+                raise UserError(
+                    f"data.target: with split.shuffle=false the {side} rows of {where} hold no "
+                    f"row of class {_plain(absent[0])!r}; shuffle, or reorder the rows"
+                )
     if n_test < n_classes:
         raise UserError(
             f"data: {where} has {n_rows} rows; a holdout of split.test_size={test_size} "
@@ -153,7 +191,7 @@ def _check_sizes(dataset: Dataset, *, n_splits: int, test_size: float) -> None:
     # The stratified holdout leaves about (1 - test_size) of each class for the folds.
     rare = counts[np.floor(counts * (1 - test_size)) < n_splits]
     if len(rare):
-        label, count = rare.index[-1], int(rare.iloc[-1])
+        label, count = _plain(rare.index[-1]), int(rare.iloc[-1])
         raise UserError(
             f"data.target: class {label!r} of {dataset.y.name!r} in {where} has {count} rows, "
             f"too few for search.n_splits={n_splits} folds after the holdout split"

@@ -135,6 +135,8 @@ def test_a_finished_study_is_reported_not_rerun(finished):
     [
         (["search.n_trial=5"], "search.n_trial"),
         (["search.n_trials=abc"], "search.n_trials"),
+        (["+search.foo=1"], "unknown key 'search.foo'"),
+        (["data=wines"], "choose one of: breast_cancer, csv, diabetes"),
         (["search.alpha_low=-1"], "'search.alpha_low' parameter must be > 0. Got -1.0"),
         (["search.alpha_low=10", "search.alpha_high=1"], "'search.alpha_high'"),
         (["search.n_splits=1"], "'search.n_splits' parameter must be >= 2"),
@@ -143,6 +145,9 @@ def test_a_finished_study_is_reported_not_rerun(finished):
         (["data=csv", "data.target=y"], "data.path"),
         (["data=csv", "data.path={csv}", "data.target=cost"], "column 'cost' not found"),
         (["data=csv", "data.path={csv}", "data.target=y", "data.features=[a,zz]"], "'zz'"),
+        (["registry.metric=roc_auc"], "'registry.metric' parameter must be one of r2, rmse"),
+        (["search.scoring=roc_auc"], "'search.scoring' parameter 'roc_auc' cannot score"),
+        (["store_dir=/proc/regtune-test"], "store_dir: cannot create /proc/regtune-test"),
     ],
 )
 def test_user_errors_exit_2_with_one_line_and_touch_no_store(tmp_path, overrides, culprit):
@@ -156,6 +161,7 @@ def test_user_errors_exit_2_with_one_line_and_touch_no_store(tmp_path, overrides
     assert culprit in lines[0]
     assert "Traceback" not in result.stderr
     assert not (store / "mlflow.db").exists() and not (store / "optuna.db").exists()
+    assert not Path("/proc/regtune-test/mlflow.db").exists()
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

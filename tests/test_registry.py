@@ -35,6 +35,12 @@ def test_gate_for_a_lower_is_better_metric(challenger, champion, min_improvement
     assert result == status, reason
 
 
+def test_a_nan_score_never_wins_and_a_nan_champion_does_not_block():
+    args = dict(metric="rmse", baselines=BASE, min_improvement=0.0)
+    assert gate(challenger=float("nan"), champion=None, **args)[0] == "rejected"
+    assert gate(challenger=0.9, champion=float("nan"), **args)[0] == "promoted"
+
+
 def test_gate_for_a_higher_is_better_metric():
     args = dict(metric="roc_auc", baselines={"majority": 0.5}, min_improvement=0.0)
     assert gate(challenger=0.9, champion=0.8, **args)[0] == "promoted"

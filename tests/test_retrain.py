@@ -42,6 +42,7 @@ def history(tmp_path_factory):
     steps["better"] = run(store, *NOISY, "data.noise=1")
     steps["after_better"] = aliases(store)
     steps["rollback"] = run(store, "job=rollback", "registry.reason='bad model'")
+    steps["after_rollback"] = run(store, *NOISY, "data.noise=1")  # the rolled-back model again
     return store, steps
 
 
@@ -105,6 +106,10 @@ def test_rollback_restores_the_previous_champion_and_records_why(history):
     for version in ("1", "4"):
         assert tags[version]["rollback_reason"] == "bad model"
         assert tags[version]["rollback_by"] and tags[version]["rollback_at"]
+    again = steps["after_rollback"]  # the next night, same data as version 4: not re-promoted
+    assert again.returncode == 0, again.stderr
+    assert "v4: kept" in again.stdout and "rolled back" in again.stdout
+    assert aliases(store)["champion"] == "1"
 
 
 def test_predict_scores_a_table_with_the_champion(history, tmp_path):
@@ -123,11 +128,18 @@ def test_predict_scores_a_table_with_the_champion(history, tmp_path):
     assert list(scored.columns) == [*table.columns, "prediction"]
     assert scored["prediction"].notna().all()
 
+    broken = table.astype({"x05": object})
+    broken.loc[broken.index[2], "x05"] = "n/a"
+    broken.to_csv(source, index=False)
+    bad = run(store, "job=predict", f"predict.input={source}", f"predict.output={out}")
+    assert bad.returncode == 2 and "column 'x05'" in bad.stderr and "row 2" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
     table.drop(columns="x03").to_csv(source, index=False)
     bad = run(
         store, "job=predict", f"predict.input={source}", f"predict.output={tmp_path / 'b.csv'}"
     )
-    assert bad.returncode == 2 and "column 'x03'" in bad.stderr
+    assert bad.returncode == 2 and "lacks 1 column(s)" in bad.stderr and "'x03'" in bad.stderr
     assert not (tmp_path / "b.csv").exists()
 
 

@@ -174,12 +174,14 @@ def test_a_failing_candidate_fails_its_trial_and_never_wins(tmp_path, setup, mon
     monkeypatch.setattr(search, "evaluate", flaky)
     study = _open(tmp_path)
     seen = _run(study, setup, 6)
+    # Failures do not use up the budget, but the process gives up after 2 x 6 attempts.
+    assert [r.number for r in seen] == list(range(12))
     failed = [r for r in seen if not r.ok]
-    assert [r.number for r in failed] == [1, 2, 3, 5]
+    assert [r.number for r in failed] == [1, 2, 3, 5, 7, 9, 11]
     assert failed[0].error == "ValueError: Input contains NaN"
     assert "nan" in failed[1].error
-    assert study.counts() == {"complete": 2, "failed": 4}
-    assert study.best()[0] in (0, 4)
+    assert study.counts() == {"complete": 5, "failed": 7}
+    assert study.best()[0] in (0, 4, 6, 8, 10)
     states = {
         t.number: t.state
         for t in optuna.load_study(
@@ -187,3 +189,19 @@ def test_a_failing_candidate_fails_its_trial_and_never_wins(tmp_path, setup, mon
         ).trials
     }
     assert states[2] == optuna.trial.TrialState.FAIL
+
+
+def test_failed_trials_do_not_use_up_the_budget(tmp_path, setup, monkeypatch):
+    import pipeline.search as search
+
+    real = search.evaluate
+
+    def first_fails(s, candidate, *, number=-1):
+        if number == 0:
+            raise ValueError("boom")
+        return real(s, candidate, number=number)
+
+    monkeypatch.setattr(search, "evaluate", first_fails)
+    study = _open(tmp_path)
+    _run(study, setup, 4)
+    assert study.counts() == {"complete": 4, "failed": 1}

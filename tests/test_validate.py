@@ -105,6 +105,36 @@ def test_bad_classification_data_names_the_fault(breaker, message):
         _check(_dataset(X, y, Task.classification), max_categories=5)
 
 
+def test_boolean_target_for_regression_says_so():
+    X, _ = _good()
+    y = pd.Series([True, False] * 10, name="y")
+    with pytest.raises(UserError, match=r"column 'y' in t.csv is boolean"):
+        _check(_dataset(X, y))
+
+
+def test_a_copy_of_the_target_with_another_dtype_is_leakage():
+    X, _ = _good()
+    y = pd.Series(np.arange(20, dtype=float), name="y")
+    with pytest.raises(UserError, match=r"'copy' in t.csv is a copy of the target"):
+        _check(_dataset(X.assign(copy=np.arange(20)), y))
+
+
+def test_unshuffled_holdout_must_hold_every_class():
+    X, _ = _labels(40)
+    y = pd.Series(["a"] * 32 + ["b"] * 8, name="y")  # the last 8 rows are all "b"
+    ds = _dataset(X, y, Task.classification)
+    with pytest.raises(UserError, match=r"split.shuffle=false the holdout rows .* class 'a'"):
+        check(ds, data=CsvData(path="t.csv", target="y"), n_splits=2, test_size=0.2, shuffle=False)
+    check(ds, data=CsvData(path="t.csv", target="y"), n_splits=2, test_size=0.2)
+
+
+def test_labels_in_messages_are_plain_values():
+    X, _ = _good(40)
+    y = pd.Series(np.array([3] * 40), name="y")
+    with pytest.raises(UserError, match=r"single class 3;"):
+        _check(_dataset(X, y, Task.classification))
+
+
 def test_high_cardinality_category_is_refused_above_the_limit():
     X, y = _labels(60)
     X = X.assign(city=[f"c{i % 12}" for i in range(60)])
@@ -132,3 +162,13 @@ def test_constant_columns_are_dropped_with_a_warning(caplog):
     ds = _check(_dataset(X.assign(flat=1.0, same="x"), y))
     assert list(ds.X.columns) == ["a", "b"]
     assert "dropping constant columns of t.csv: 'flat', 'same'" in caplog.text
+
+
+def test_numbers_with_a_stray_word_are_named_not_treated_as_categories():
+    X, y = _good(40)
+    size = [str(v) for v in range(40)]
+    size[7] = "unknown"
+    with pytest.raises(UserError, match=r"'size' in t.csv is numeric but for 'unknown' \(row 7\)"):
+        _check(_dataset(X.assign(size=size), y))
+    codes = X.assign(code=[f"{i % 4:02d}" for i in range(40)])  # text of digits: categories
+    assert "code" in _check(_dataset(codes, y)).X
