@@ -8,6 +8,8 @@ from __future__ import annotations
 import getpass
 import logging
 import math
+import os
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -22,6 +24,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Seconds to sleep between registering a version and moving any alias: lets a test kill
+# the job at exactly that point. Never set in production.
+PAUSE_AFTER_REGISTER = "PIPELINE_TEST_PAUSE_AFTER_REGISTER"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS = "previous_champion"
@@ -108,6 +113,8 @@ def promote(
     """
     run_id = summary["parent_run_id"]
     version = tracker.register(summary["best_model_uri"], name, run_id=run_id, tags=version_tags)
+    if pause := os.environ.get(PAUSE_AFTER_REGISTER):  # fault injection for the crash test
+        time.sleep(float(pause))
     tracker.set_alias(name, CHALLENGER, version)
     challenger = summary["holdout"]["best"][metric]
     baselines = {b: summary["holdout"][b][metric] for b in REQUIRED_BASELINES[task]}

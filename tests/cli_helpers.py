@@ -13,7 +13,9 @@ PENALTY_PARAMS = {"l1": {"penalty", "alpha"}, "l2": {"penalty", "alpha"}}
 PENALTY_PARAMS["elasticnet"] = {"penalty", "alpha", "l1_ratio"}
 
 
-def cli(store: Path, *overrides: str, cwd: Path | None = None, **kwargs) -> subprocess.Popen:
+def cli(
+    store: Path, *overrides: str, cwd: Path | None = None, extra_env: dict | None = None
+) -> subprocess.Popen:
     args = [
         sys.executable,
         "-m",
@@ -22,7 +24,7 @@ def cli(store: Path, *overrides: str, cwd: Path | None = None, **kwargs) -> subp
         f"hydra.run.dir={store}/outputs",
         *overrides,
     ]
-    env = {**os.environ, "PYTHONWARNINGS": "error::FutureWarning"}
+    env = {**os.environ, "PYTHONWARNINGS": "error::FutureWarning", **(extra_env or {})}
     return subprocess.Popen(
         args,
         cwd=cwd or PROJECT_ROOT,
@@ -30,7 +32,6 @@ def cli(store: Path, *overrides: str, cwd: Path | None = None, **kwargs) -> subp
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        **kwargs,
     )
 
 

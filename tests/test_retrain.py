@@ -200,6 +200,31 @@ def test_sigterm_mid_study_moves_no_alias_and_the_rerun_resumes(tmp_path):
     assert len(numbers) == len(set(numbers)) == 30  # no trial replayed; the killed one failed
 
 
+def test_kill_9_between_register_and_promotion_keeps_the_champion_and_promotes_once(tmp_path):
+    from pipeline.registry import PAUSE_AFTER_REGISTER
+
+    store = tmp_path / "store"
+    noisy = ("search.n_trials=8", "data.noise=20")
+    assert "v1: promoted" in run(store, *noisy).stdout
+    better = ("search.n_trials=8", "data.noise=1")  # a better challenger, paused once registered
+    proc = cli(store, *better, extra_env={PAUSE_AFTER_REGISTER: "60"})
+    deadline = time.monotonic() + 120
+    while "2" not in versions(store):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert aliases(store) == {"champion": "1", "challenger": "1"}  # no alias moved
+    assert "promotion" not in versions(store)["2"]
+
+    again = run(store, *better)
+    assert again.returncode == 0, again.stderr
+    assert "v2: promoted" in again.stdout
+    assert list(versions(store)) == ["1", "2"] and aliases(store)["champion"] == "2"
+    assert "v2: kept" in run(store, *better).stdout  # already the champion: not twice
+    assert list(versions(store)) == ["1", "2"]
+
+
 def test_a_crash_between_register_and_promotion_does_not_promote_twice(tmp_path):
     """The state a kill leaves after registering: a version, no champion alias yet."""
     from pipeline.tracking import Tracker
