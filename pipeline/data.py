@@ -6,6 +6,7 @@ import csv
 import hashlib
 import logging
 from dataclasses import asdict, dataclass, fields, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -40,14 +41,14 @@ class Dataset:
     task: Task = Task.regression
     n_rows_dropped: int = 0
 
-    @property
+    @cached_property
     def classes(self) -> list:
         """The sorted class labels (classification only)."""
         return sorted(self.y.unique().tolist()) if self.task == Task.classification else []
 
-    @property
+    @cached_property
     def digest(self) -> str:
-        """A short content hash of features, target and column names."""
+        """A short content hash of features, target and column names (hashed once)."""
         return digest(self.X, self.y)
 
 

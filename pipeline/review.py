@@ -33,16 +33,14 @@ def figures(
     """Every review figure, by artifact file name."""
     chosen = (best.penalty.value, best.alpha)
     scoring = setup.scoring
+    paths = _paths(setup, space, trials, best)
     out = {
-        "regularization_path.png": None,
+        "regularization_path.png": plots.regularization_path_plot(paths, chosen=chosen),
         "validation_curve.png": plots.validation_curve_plot(trials, chosen=chosen, scoring=scoring),
-        "sparsity.png": None,
+        "sparsity.png": plots.sparsity_plot(paths, chosen=chosen),
         "optimization_history.png": plots.optimization_history_plot(trials, scoring=scoring),
         "slice_alpha.png": plots.slice_plot(trials, chosen=chosen, scoring=scoring),
     }
-    paths = _paths(setup, space, trials, best)
-    out["regularization_path.png"] = plots.regularization_path_plot(paths, chosen=chosen)
-    out["sparsity.png"] = plots.sparsity_plot(paths, chosen=chosen)
     if importances:
         out["param_importances.png"] = plots.importance_plot(importances)
     where = f"{best.label}, out-of-fold on the training rows"

@@ -27,6 +27,30 @@ def make_config() -> Callable[..., Config]:
     return _make
 
 
+@pytest.fixture(scope="session")
+def make_setup():
+    """CV folds on generated regression data, as the search stage builds them."""
+    from pipeline.config import SeedRegressionData
+    from pipeline.data import load
+    from pipeline.search import CVSetup
+
+    def _make(*, n_splits: int, max_iter: int, **data) -> CVSetup:
+        ds = load(SeedRegressionData(**data))
+        return CVSetup.build(
+            ds.X,
+            ds.y,
+            n_splits=n_splits,
+            random_state=0,
+            scoring="neg_root_mean_squared_error",
+            numeric=list(ds.X.columns),
+            categorical=[],
+            max_iter=max_iter,
+            tol=1e-4,
+        )
+
+    return _make
+
+
 @pytest.fixture
 def table() -> pd.DataFrame:
     """60 rows: two informative numeric columns, a noise column, a 3-level category, a target."""

@@ -5,25 +5,15 @@ import optuna
 import pytest
 from sklearn.model_selection import KFold, cross_val_score
 
-from pipeline.config import Penalty, SearchConfig, SeedRegressionData
-from pipeline.data import load
+from pipeline.config import Penalty, SearchConfig
 from pipeline.models import Candidate
 from pipeline.search import CVSetup, SearchSpace, Study, TrialResult, evaluate, fingerprint
 
 
 @pytest.fixture
-def setup() -> CVSetup:
-    ds = load(SeedRegressionData(n_samples=60, n_features=8, n_informative=3, noise=5.0))
-    return CVSetup.build(
-        ds.X,
-        ds.y,
-        n_splits=4,
-        random_state=0,
-        scoring="neg_root_mean_squared_error",
-        numeric=list(ds.X.columns),
-        categorical=[],
-        max_iter=10_000,
-        tol=1e-4,
+def setup(make_setup) -> CVSetup:
+    return make_setup(
+        n_splits=4, max_iter=10_000, n_samples=60, n_features=8, n_informative=3, noise=5.0
     )
 
 

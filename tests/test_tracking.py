@@ -3,8 +3,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline.config import Penalty, SeedRegressionData
-from pipeline.data import load
+from pipeline.config import Penalty
 from pipeline.models import Candidate
 from pipeline.search import CVSetup, TrialResult, evaluate
 from pipeline.tracking import ROLE, TRIAL_NUMBER, Tracker
@@ -21,19 +20,8 @@ def tracker(tmp_path_factory) -> Tracker:
 
 
 @pytest.fixture(scope="module")
-def setup() -> CVSetup:
-    ds = load(SeedRegressionData(n_samples=40, n_features=5, n_informative=2))
-    return CVSetup.build(
-        ds.X,
-        ds.y,
-        n_splits=3,
-        random_state=0,
-        scoring="neg_root_mean_squared_error",
-        numeric=list(ds.X.columns),
-        categorical=[],
-        max_iter=1000,
-        tol=1e-4,
-    )
+def setup(make_setup) -> CVSetup:
+    return make_setup(n_splits=3, max_iter=1000, n_samples=40, n_features=5, n_informative=2)
 
 
 def test_experiment_is_created_once_with_its_artifact_location(tracker):
