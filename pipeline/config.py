@@ -151,6 +151,7 @@ class SearchConfig:
     tol: float = 1e-4
     storage: str | None = None
     fresh: bool = False
+    prune: bool = True
     progress_bar: bool = True
 
 

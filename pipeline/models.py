@@ -57,11 +57,15 @@ def make_estimator(
     classification a majority-class dummy. Preprocessing is part of the pipeline, so in
     cross-validation it is fitted on the training folds only.
     """
+    model = make_model(candidate, task=task, max_iter=max_iter, tol=tol)
+    return Pipeline([("prep", make_preprocessor(numeric, categorical, impute)), ("model", model)])
+
+
+def make_model(candidate: Candidate | None, *, task: Task, max_iter: int, tol: float):
+    """The pipeline's last step alone: the unfitted linear model for ``candidate``."""
     if task == Task.classification:
-        model = _classifier(candidate, max_iter=max_iter, tol=tol)
-    else:
-        model = _regressor(candidate, max_iter=max_iter, tol=tol)
-    return Pipeline([("prep", _preprocessor(numeric, categorical, impute)), ("model", model)])
+        return _classifier(candidate, max_iter=max_iter, tol=tol)
+    return _regressor(candidate, max_iter=max_iter, tol=tol)
 
 
 def _regressor(candidate: Candidate | None, *, max_iter: int, tol: float):
@@ -97,7 +101,11 @@ def _l1_ratio(candidate: Candidate) -> float:
     return candidate.l1_ratio
 
 
-def _preprocessor(numeric: Sequence[str], categorical: Sequence[str], impute: bool):
+def make_preprocessor(
+    numeric: Sequence[str], categorical: Sequence[str] = (), impute: bool = False
+):
+    """The pipeline's first step: a StandardScaler, or with categories or imputation a
+    ColumnTransformer that also imputes and one-hot encodes."""
     if not categorical and not impute:
         return StandardScaler()
     numbers = (

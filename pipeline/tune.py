@@ -227,10 +227,18 @@ def _search_and_report(
     show_bar = cfg.search.progress_bar and sys.stderr.isatty()
 
     def on_trial(result: search.TrialResult) -> None:
-        if not result.ok:
+        if result.error is not None:
             log.warning(
                 "trial %d  %s  failed: %s", result.number, result.candidate.label, result.error
             )
+        elif result.pruned:
+            if not show_bar:
+                log.info(
+                    "trial %d  %s  pruned after %d folds",
+                    result.number,
+                    result.candidate.label,
+                    len(result.cv_scores),
+                )
         elif not show_bar:  # a log line per trial instead, e.g. in a cron job's log
             log.info(
                 "trial %d  %s  %.6g", result.number, result.candidate.label, result.cv_score_mean
@@ -251,6 +259,7 @@ def _search_and_report(
             timeout=cfg.search.timeout,
             show_progress_bar=show_bar,
             on_trial=on_trial,
+            prune=cfg.search.prune,
         )
         searched = time.perf_counter() - start
         if logger.pending():
@@ -294,6 +303,7 @@ def _search_and_report(
         "best_trial_number": number,
         "n_trials_complete": counts["complete"],
         "n_trials_failed": counts["failed"],
+        "n_trials_pruned": counts["pruned"],
         "n_nonzero_coefs": evaluate.n_nonzero(coefs),
         "n_rows_dropped_missing_target": dataset.n_rows_dropped,
         "study_time_s": study_time,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import optuna
 import pytest
@@ -7,7 +9,16 @@ from sklearn.model_selection import KFold, cross_val_score
 
 from pipeline.config import Penalty, SearchConfig
 from pipeline.models import Candidate
-from pipeline.search import CVSetup, SearchSpace, Study, TrialResult, evaluate, fingerprint
+from pipeline.search import (
+    CVSetup,
+    FoldPruner,
+    Pruned,
+    SearchSpace,
+    Study,
+    TrialResult,
+    evaluate,
+    fingerprint,
+)
 
 
 @pytest.fixture
@@ -42,7 +53,7 @@ def test_cv_scores_equal_cross_val_score_on_the_same_folds(setup, candidate):
 
 
 def test_non_convergence_is_recorded_not_shown(setup):
-    tight = CVSetup(**{**setup.__dict__, "max_iter": 1, "tol": 1e-12})
+    tight = dataclasses.replace(setup, max_iter=1, tol=1e-12)
     result = evaluate(tight, Candidate(Penalty.l1, 1e-3))  # warnings are errors in this suite
     assert not result.converged
 
@@ -154,12 +165,12 @@ def test_a_failing_candidate_fails_its_trial_and_never_wins(tmp_path, setup, mon
 
     real = search.evaluate
 
-    def flaky(s, candidate, *, number=-1):
+    def flaky(s, candidate, *, number=-1, on_fold=None):
         if number % 2:
             raise ValueError("Input contains NaN")
         if number == 2:
             return TrialResult(number, candidate, [float("nan")] * 4, 0.0, True, None)
-        return real(s, candidate, number=number)
+        return real(s, candidate, number=number, on_fold=on_fold)
 
     monkeypatch.setattr(search, "evaluate", flaky)
     study = _open(tmp_path)
@@ -170,7 +181,7 @@ def test_a_failing_candidate_fails_its_trial_and_never_wins(tmp_path, setup, mon
     assert [r.number for r in failed] == [1, 2, 3, 5, 7, 9, 11]
     assert failed[0].error == "ValueError: Input contains NaN"
     assert "nan" in failed[1].error
-    assert study.counts() == {"complete": 5, "failed": 7}
+    assert study.counts() == {"complete": 5, "pruned": 0, "failed": 7}
     assert study.best()[0] in (0, 4, 6, 8, 10)
     states = {
         t.number: t.state
@@ -186,12 +197,51 @@ def test_failed_trials_do_not_use_up_the_budget(tmp_path, setup, monkeypatch):
 
     real = search.evaluate
 
-    def first_fails(s, candidate, *, number=-1):
+    def first_fails(s, candidate, *, number=-1, on_fold=None):
         if number == 0:
             raise ValueError("boom")
-        return real(s, candidate, number=number)
+        return real(s, candidate, number=number, on_fold=on_fold)
 
     monkeypatch.setattr(search, "evaluate", first_fails)
     study = _open(tmp_path)
     _run(study, setup, 4)
-    assert study.counts() == {"complete": 4, "failed": 1}
+    assert study.counts() == {"complete": 4, "pruned": 0, "failed": 1}
+
+
+def test_the_fold_pruner_stops_only_trials_clearly_worse_on_every_fold():
+    pruner = FoldPruner([-1.0, -1.2, -0.9, -1.1])  # the best trial's spread: 0.3
+    pruner([-1.25])  # worse, but within the spread
+    pruner([-2.0, -1.0])  # clearly worse on one fold only
+    with pytest.raises(Pruned, match="after 1 folds"):
+        pruner([-1.5])
+    with pytest.raises(Pruned) as stop:
+        pruner([-2.0, -1.9])
+    assert stop.value.scores == [-2.0, -1.9]
+
+
+def test_pruned_trials_count_towards_the_budget_and_are_reported(tmp_path):
+    import pandas as pd
+    from sklearn.datasets import make_regression
+
+    X, y = make_regression(n_samples=80, n_features=150, n_informative=5, noise=1, random_state=0)
+    wide = CVSetup.build(
+        pd.DataFrame(X).add_prefix("x"),
+        pd.Series(y),
+        n_splits=5,
+        random_state=0,
+        scoring="neg_root_mean_squared_error",
+        numeric=[f"x{i}" for i in range(150)],
+        categorical=[],
+        max_iter=10_000,
+        tol=1e-4,
+    )
+    study = _open(tmp_path)
+    seen = _run(study, wide, 25)
+    counts = study.counts()
+    assert counts["complete"] + counts["pruned"] == 25 == len(seen)
+    pruned = [r for r in seen if r.pruned]
+    assert pruned and counts["pruned"] == len(pruned)
+    assert all(0 < len(r.cv_scores) < 5 and r.estimator is None for r in pruned)
+    number, _, score = study.best()
+    assert number not in {r.number for r in pruned}
+    assert score == max(r.cv_score_mean for r in seen if r.ok)

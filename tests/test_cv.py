@@ -1,0 +1,107 @@
+"""The fast cross-validation path gives the scores of the straightforward computation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_classification, make_regression
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from pipeline.config import Penalty, Task
+from pipeline.cv import FastCV, reference_scores
+from pipeline.models import Candidate, make_estimator
+
+# A tight solver tolerance: the fast path and a fresh fit then reach the same optimum, so
+# any difference is the computation's, not the stopping rule's.
+TOL = 1e-10
+CANDIDATES = [
+    Candidate(Penalty.l1, 0.3),
+    Candidate(Penalty.l2, 2.0),
+    Candidate(Penalty.elasticnet, 0.2, 0.4),
+    Candidate(Penalty.l1, 0.25),  # warm-started from the first, where the path allows it
+]
+
+
+def _fast(X, y, *, task=Task.regression, scoring="neg_root_mean_squared_error", cats=()):
+    X = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X).add_prefix("x")
+    kind = StratifiedKFold if task == Task.classification else KFold
+    folds = tuple(kind(n_splits=5, shuffle=True, random_state=0).split(X, y))
+    numeric = tuple(c for c in X.columns if c not in cats)
+    return FastCV(X, pd.Series(y), folds, scoring, task, numeric, tuple(cats), False, 100_000, TOL)
+
+
+def _check(cv: FastCV, *, rtol: float) -> None:
+    for candidate in CANDIDATES:
+        np.testing.assert_allclose(
+            cv.scores(candidate).cv,
+            reference_scores(cv, candidate),
+            rtol=rtol,
+            err_msg=candidate.label,
+        )
+        refit = cv.refit(candidate)
+        plain = cv.estimator(candidate).fit(cv.X, cv.y)
+        method = "predict_proba" if cv.task == Task.classification else "predict"
+        np.testing.assert_allclose(
+            getattr(refit, method)(cv.X), getattr(plain, method)(cv.X), rtol=rtol, atol=1e-8
+        )
+        assert refit[-1].get_params() == plain[-1].get_params()
+
+
+@pytest.mark.parametrize(
+    "scoring",
+    ["neg_root_mean_squared_error", "neg_mean_squared_error", "r2", "neg_mean_absolute_error"],
+)
+def test_tall_numeric_regression_from_gram_sums(scoring):
+    X, y = make_regression(n_samples=400, n_features=12, noise=5, random_state=0)
+    X[:, 3] += 1_000  # an offset far from zero: sums are taken around the mean
+    cv = _fast(X, y, scoring=scoring)
+    assert cv.moments
+    _check(cv, rtol=1e-7)
+
+
+def test_training_fold_scores_match_a_refit_per_fold():
+    X, y = make_regression(n_samples=300, n_features=8, noise=5, random_state=1)
+    cv = _fast(X, y)
+    candidate = Candidate(Penalty.elasticnet, 0.1, 0.7)
+    estimator = make_estimator(candidate, numeric=cv.numeric, max_iter=100_000, tol=TOL)
+    expected = []
+    for train, _ in cv.folds:
+        model = estimator.fit(cv.X.iloc[train], cv.y.iloc[train])
+        rmse = np.sqrt(np.mean((model.predict(cv.X.iloc[train]) - cv.y.iloc[train]) ** 2))
+        expected.append(-rmse)
+    np.testing.assert_allclose(cv.scores(candidate).train, expected, rtol=1e-7)
+
+
+def test_tall_regression_with_categories_from_preprocessed_folds():
+    X, y = make_regression(n_samples=300, n_features=5, noise=5, random_state=0)
+    X = pd.DataFrame(X).add_prefix("x")
+    X["colour"] = np.array(["red", "green", "blue"])[np.arange(300) % 3]
+    cv = _fast(X, y + (X["colour"] == "red") * 10, cats=("colour",))
+    assert not cv.moments
+    _check(cv, rtol=1e-7)
+
+
+def test_wide_regression_kernel_ridge_and_lasso_paths():
+    X, y = make_regression(n_samples=60, n_features=200, n_informative=10, noise=5, random_state=0)
+    cv = _fast(X, y)
+    assert not cv.moments
+    _check(cv, rtol=1e-6)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_logistic_regression_with_warm_starts(n_classes):
+    X, y = make_classification(
+        n_samples=300, n_features=6, n_informative=4, n_classes=n_classes, random_state=0
+    )
+    scoring = "roc_auc" if n_classes == 2 else "neg_log_loss"
+    cv = _fast(X, y, task=Task.classification, scoring=scoring)
+    _check(cv, rtol=1e-5)
+
+
+def test_convergence_is_read_from_the_solver():
+    X, y = make_regression(n_samples=60, n_features=200, noise=5, random_state=0)
+    cv = _fast(X, y)
+    cv.max_iter = 2
+    assert not cv.scores(Candidate(Penalty.l1, 0.001)).converged
+    assert cv.scores(Candidate(Penalty.l2, 0.001)).converged  # closed form
