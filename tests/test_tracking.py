@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline.config import Penalty
 from pipeline.models import Candidate
 from pipeline.search import CVSetup, TrialResult, evaluate
-from pipeline.tracking import ROLE, TRIAL_NUMBER, Tracker
+from pipeline.tracking import ROLE, TRIAL_NUMBER, Tracker, TrialLoggingError
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +70,11 @@ def test_trials_become_child_runs(tracker, setup):
     assert expected | {"cv_score_fold0", "cv_score_fold2"} <= set(l1.data.metrics)
     assert l1.data.metrics["cv_score_mean"] == pytest.approx(results[0].cv_score_mean)
     files = {f.path for f in tracker.client.list_artifacts(l1.info.run_id)}
-    assert {"coefficients.png", "coefficients.csv"} <= files
-    model = tracker.client.search_logged_models([tracker.experiment_id])
-    by_run = {m.source_run_id: m for m in model}
-    assert l1.info.run_id in by_run
-    linked = {m.key for m in by_run[l1.info.run_id].metrics}
-    assert "cv_score_mean" in linked
+    assert {"coefficients.svg", "coefficients.csv", "model"} <= files
+    svg = tracker.client.download_artifacts(l1.info.run_id, "coefficients.svg")
+    assert "l1 α=0.5" in Path(svg).read_text()
+    model = tracker.load_model(f"runs:/{l1.info.run_id}/model")
+    np.testing.assert_allclose(model.predict(setup.X), results[0].estimator.predict(setup.X))
     assert failed.info.status == "FAILED" and failed.data.tags["fail_reason"] == "ValueError: boom"
 
 
@@ -98,5 +100,5 @@ def test_a_logging_error_reaches_the_caller(tracker, setup):
     )
     broken = evaluate(setup, Candidate(Penalty.l1, 0.5), number=0)
     broken.estimator = None  # no coefficients to log
-    with pytest.raises(TypeError), logger:
+    with pytest.raises(TrialLoggingError, match="TypeError"), logger:
         logger.submit(broken)
