@@ -59,8 +59,9 @@ dashboard: $(STAMP) ## Start optuna-dashboard on the study storage at 127.0.0.1:
 test: $(STAMP) ## Run the test suite
 	$(PY) -m pytest
 
-bench: $(STAMP) ## Measure what MLflow logging costs the default study (not part of make test)
-	$(PY) tests/bench_logging.py
+BENCH_ARGS ?=
+bench: $(STAMP) ## Benchmark the search against scikit-learn's CV tuners, D1-D4 (not part of make test; ~30 min)
+	$(PY) tests/bench_search.py $(BENCH_ARGS)
 
 lint: $(STAMP) ## Check style with ruff
 	$(VENV)/bin/ruff check .
