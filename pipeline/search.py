@@ -18,13 +18,12 @@ from datetime import UTC, datetime
 import numpy as np
 import optuna
 import pandas as pd
-import sqlalchemy
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import get_scorer
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 
-from pipeline import interrupt
+from pipeline import interrupt, sqlite
 from pipeline.config import Penalty, SearchConfig, Task
 from pipeline.cv import FastCV, OnFold
 from pipeline.errors import UserError
@@ -266,24 +265,8 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         storage = optuna.storages.RDBStorage(url, heartbeat_interval=10, grace_period=30, **kwargs)
     if url.startswith("sqlite"):
-        _fast_sqlite(storage.engine)
+        sqlite.write_ahead(storage.engine)
     return storage
-
-
-def _fast_sqlite(engine) -> None:
-    """Write-ahead logging without a sync per commit: a trial writes about 15 small
-    transactions, which otherwise cost a disk flush each (about 7 ms here). The file stays
-    consistent after a crash; a power cut may lose the last trials, which a resumed study
-    runs again."""
-
-    @sqlalchemy.event.listens_for(engine, "connect")
-    def _pragmas(connection, _record) -> None:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    engine.dispose()  # connections opened before the listener reconnect with it
 
 
 class FoldPruner:

@@ -299,8 +299,10 @@ def grid_search(data: Data) -> Outcome:
     return Outcome(seconds, float(search.best_score_), str(search.best_params_), [])
 
 
-def baselines(task: Task) -> dict[str, Callable[[Data], Outcome]]:
+def baselines(task: Task, slow: bool) -> dict[str, Callable[[Data], Outcome]]:
     if task == Task.classification:
+        # GridSearchCV and the naive loop fit saga from a cold start at every C: at C >= 1
+        # one fit took minutes here, so they run only with --slow.
         return {
             "LogisticRegressionCV-L1": sklearn_tuner(
                 lambda d: _scaled(
@@ -327,8 +329,7 @@ def baselines(task: Task) -> dict[str, Callable[[Data], Outcome]]:
                 ),
                 _logistic_choice,
             ),
-            "GridSearchCV": grid_search,
-            "naive Optuna": naive_optuna,
+            **({"GridSearchCV": grid_search, "naive Optuna": naive_optuna} if slow else {}),
         }
     return {
         "LassoCV": sklearn_tuner(lambda d: _scaled(LassoCV(cv=d.folds)), _path_choice),
@@ -380,14 +381,14 @@ def time_to_target(result: dict, target: float) -> float | None:
     return result["seconds"] if result["score"] >= target else None
 
 
-def bench_dataset(name: str, repeats: int, only: str = "") -> dict:
+def bench_dataset(name: str, repeats: int, only: str = "", slow: bool = False) -> dict:
     data = load(name)
     print(f"\n## {name}: {data.X.shape[0]} x {data.X.shape[1]}, {data.scoring}", flush=True)
     results = {}
     methods = {
         "ours (logging on)": lambda d: ours(d, log=True),
         "ours (logging off)": lambda d: ours(d, log=False),
-        **baselines(data.task),
+        **baselines(data.task, slow),
     }
     for method, run in methods.items():
         if only and not any(o in method for o in only.split(",")):
@@ -471,12 +472,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--memory-rows", type=int, default=1_000_000)
     parser.add_argument("--methods", default="", help="only methods containing one of these")
+    parser.add_argument("--slow", action="store_true", help="GridSearchCV etc. on D4 too")
     parser.add_argument("--out", default="outputs/bench/search.json")
     args = parser.parse_args()
     warnings.simplefilter("ignore", ConvergenceWarning)
     report = {"n_trials": N_TRIALS, "repeats": args.repeats, "datasets": {}}
     for name in args.datasets.split(","):
-        report["datasets"][name] = bench_dataset(name, args.repeats, args.methods)
+        report["datasets"][name] = bench_dataset(name, args.repeats, args.methods, args.slow)
     if args.memory_rows:
         report["memory"] = memory_check(args.memory_rows)
     out = Path(args.out)
