@@ -39,6 +39,7 @@ from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.utils.mlflow_tags import (
     MLFLOW_DATASET_CONTEXT,
     MLFLOW_GIT_COMMIT,
@@ -418,12 +419,12 @@ class TrialLogger:
         )
         run_id = run.info.run_id
         try:
-            self._fill_trial_run(run_id, result)
+            self._fill_trial_run(run_id, result, run.info.artifact_uri)
         except BaseException:
             client.set_terminated(run_id, "FAILED")
             raise
 
-    def _fill_trial_run(self, run_id: str, result: TrialResult) -> None:
+    def _fill_trial_run(self, run_id: str, result: TrialResult, artifact_uri: str) -> None:
         client = self.tracker.client
         candidate = result.candidate
         params = _params(candidate.params())
@@ -472,7 +473,9 @@ class TrialLogger:
                     signature=self.signature,
                     serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
                 )
-            client.log_artifacts(run_id, str(folder))
+            # The run's artifact store, from the run just created (client.log_artifacts
+            # would look the run up again).
+            get_artifact_repository(artifact_uri).log_artifacts(str(folder))
         client.set_terminated(run_id, "FINISHED")
 
 
