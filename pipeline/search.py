@@ -6,6 +6,7 @@ trial is handed, as a plain ``TrialResult``, to the ``on_trial`` callback the ca
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import hashlib
 import json
@@ -341,6 +342,7 @@ class StorageLock:
                 self._conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             except sqlalchemy.exc.SQLAlchemyError as exc:
                 raise _unreachable(self.url, exc) from None
+            atexit.register(self._conn.close)
         return self._conn
 
 
