@@ -30,6 +30,15 @@ WORKER = (
 )
 
 
+# Trials of about a second, so that a kill lands inside one.
+SLOW = (
+    "search.penalties=[elasticnet]",
+    "data.n_samples=10000",
+    "data.n_features=300",
+    "data.n_informative=50",
+)
+
+
 def _env(postgres, stores: dict[str, str]) -> dict[str, str]:
     """Store URLs through the environment, as the config groups read them, password included."""
     return {
@@ -143,14 +152,7 @@ def test_a_killed_worker_s_trial_is_failed_retried_and_the_budget_stays_exact(
     import optuna
 
     env = _env(postgres, pg_stores)
-    # Trials of about a second, so that a kill lands inside one.
-    slow = (
-        "search.n_trials=8",
-        "search.penalties=[elasticnet]",
-        "data.n_samples=10000",
-        "data.n_features=300",
-        "data.n_informative=50",
-    )
+    slow = (*SLOW, "search.n_trials=8")
     victim = cli(tmp_path / "a", *WORKER, *slow, extra_env=env)
     survivor = cli(tmp_path / "b", *WORKER, *slow, extra_env=env)
     url = postgres.url(pg_stores["optuna"])
@@ -204,6 +206,40 @@ def test_a_killed_worker_s_trial_is_failed_retried_and_the_budget_stays_exact(
     finished = {n for n, rs in by_number.items() if any(r.info.status == "FINISHED" for r in rs)}
     assert finished == complete
     _no_password(postgres, pg_stores, tmp_path, outputs)
+
+
+@pytest.mark.e2e
+def test_with_no_survivor_make_tune_cleans_up_first(tmp_path, postgres, pg_stores):
+    import optuna
+
+    env = _env(postgres, pg_stores)
+    slow = (*SLOW, "search.n_trials=4")
+    victim = cli(tmp_path / "a", *WORKER, *slow, extra_env=env)
+    url = postgres.url(pg_stores["optuna"])
+
+    def in_a_trial() -> bool:
+        assert victim.poll() is None
+        try:
+            storage = _storage(url)
+            (summary,) = optuna.get_all_study_summaries(storage, include_best_trial=False)
+        except (ValueError, Exception):  # no study, or no schema yet
+            return False
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        return len(study.get_trials(states=(optuna.trial.TrialState.RUNNING,))) == 1
+
+    _wait_for(in_a_trial, what="a running trial")
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=60)
+
+    tune = cli(tmp_path / "tune", *WORKER[1:], *slow, extra_env=env)
+    outputs = _finish([tune])
+    assert "4 complete, 1 failed" in outputs[0][0]
+    study = _study(postgres, pg_stores)
+    (dead,) = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
+    (retry,) = [t for t in study.trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert retry.state.name == "COMPLETE"
+    _, runs = _runs(postgres, pg_stores)
+    assert "RUNNING" not in {r.info.status for r in runs}
 
 
 @pytest.mark.e2e
