@@ -605,7 +605,7 @@ class Study:
             with self._lock.hold(TRIAL_LOCK):
                 dead = self._fail_stale_trials()
                 trials = self._study.get_trials(deepcopy=False, states=_LIVE)
-                complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+                complete = sum(t.state in DONE for t in trials)
                 trial = None
                 if complete < n_trials and len(trials) < n_trials:
                     with warnings.catch_warnings():
@@ -702,7 +702,9 @@ class Study:
         return result
 
 
-_LIVE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
+# The trials that count towards the budget, and those that may yet count (running).
+DONE = (optuna.trial.TrialState.COMPLETE,)
+_LIVE = (*DONE, optuna.trial.TrialState.RUNNING)
 
 
 def _progress_bar(show: bool, total: int, initial: int):
