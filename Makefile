@@ -15,7 +15,7 @@ STORE := $(CURDIR)/mlruns
 TRACKING_URI ?= sqlite:///$(STORE)/mlflow.db
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tune retrain rollback predict serve ui dashboard test bench lint format lock clean
+.PHONY: help venv tune worker retrain rollback predict serve ui dashboard server postgres test bench lint format lock clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,6 +29,9 @@ venv: $(STAMP) ## Create or update .venv with the locked versions
 
 tune: $(STAMP) ## Run the default tuning job (extra overrides: ARGS="search.n_trials=200 data=diabetes")
 	$(PY) -m pipeline $(ARGS)
+
+worker: $(STAMP) ## Join the shared study on PostgreSQL and run its trials (ARGS as for make tune)
+	$(PY) -m pipeline job=worker search=distributed tracking=server $(ARGS)
 
 EXPERIMENT ?= nightly
 retrain: $(STAMP) ## Scheduled retraining with conf/experiment/nightly.yaml (EXPERIMENT=... for another)
@@ -55,6 +58,34 @@ OPTUNA_STORAGE ?= sqlite:///$(STORE)/optuna.db
 dashboard: $(STAMP) ## Start optuna-dashboard on the study storage at 127.0.0.1:8080
 	@echo "Optuna dashboard: http://127.0.0.1:$(DASHBOARD_PORT)  (Ctrl-C to stop)"
 	$(VENV)/bin/optuna-dashboard $(OPTUNA_STORAGE) --host 127.0.0.1 --port $(DASHBOARD_PORT)
+
+# Scale-out (README, "Scale-out"): one PostgreSQL for the study and the MLflow store.
+# No password here: psycopg and psql read PGPASSWORD (or ~/.pgpass) from the environment.
+PGHOST ?= 127.0.0.1
+PGPORT ?= 5432
+PGUSER ?= regtune
+SERVER_HOST ?= 127.0.0.1
+SERVER_PORT ?= 5000
+ALLOWED_HOSTS ?= localhost,127.0.0.1,localhost:$(SERVER_PORT),127.0.0.1:$(SERVER_PORT)
+BACKEND_STORE_URI ?= postgresql+psycopg://$(PGUSER)@$(PGHOST):$(PGPORT)/regtune_mlflow
+server: $(STAMP) ## MLflow tracking server on PostgreSQL at 127.0.0.1:5000, artifacts in mlruns/server-artifacts
+	@echo "MLflow tracking server: http://$(SERVER_HOST):$(SERVER_PORT)  (Ctrl-C to stop)"
+	PYTHONWARNINGS=ignore::DeprecationWarning $(VENV)/bin/mlflow server \
+		--backend-store-uri $(BACKEND_STORE_URI) \
+		--artifacts-destination $(STORE)/server-artifacts --serve-artifacts \
+		--host $(SERVER_HOST) --port $(SERVER_PORT) --allowed-hosts '$(ALLOWED_HOSTS)'
+
+postgres: ## Start the local PostgreSQL (as root) with role regtune (password from PGPASSWORD) and its databases
+	@test -n "$$PGPASSWORD" || { echo "export PGPASSWORD=<a password for role $(PGUSER)> first"; exit 2; }
+	@test "$$(id -u)" = 0 || { echo "run as root, or see README (Scale-out) for initdb/pg_ctl"; exit 2; }
+	pg_ctlcluster $$(pg_lsclusters -h | awk 'NR==1 {print $$1, $$2}') start 2>/dev/null || true
+	@printf '%s\n' '\getenv pw PGPASSWORD' \
+		"SELECT 'CREATE ROLE $(PGUSER)' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$(PGUSER)') \gexec" \
+		"ALTER ROLE $(PGUSER) LOGIN PASSWORD :'pw';" \
+		"SELECT 'CREATE DATABASE regtune_optuna OWNER $(PGUSER)' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'regtune_optuna') \gexec" \
+		"SELECT 'CREATE DATABASE regtune_mlflow OWNER $(PGUSER)' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'regtune_mlflow') \gexec" \
+		| runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -d postgres
+	@echo "PostgreSQL on $(PGHOST):$(PGPORT): role $(PGUSER), databases regtune_optuna and regtune_mlflow"
 
 test: $(STAMP) ## Run the test suite
 	$(PY) -m pytest

@@ -44,6 +44,15 @@ def _dispatch(cfg) -> int:
     from pipeline import tune
 
     summary = tune.run(cfg)
+    if summary.get("worker"):
+        t = summary["trials"]
+        print(
+            f"worker done: study {summary['study']}: {t['complete']}/{summary['n_trials']} "
+            f"trials complete ({summary['trials_here']} here, {t['failed']} failed); "
+            f"parent run {summary['parent_run_id']}",
+            flush=True,
+        )
+        return 0
     print(report.summary_text(summary), flush=True)
     rejected = summary.get("promotion", {}).get("status") == "rejected"
     return cfg.registry.reject_exit_code if rejected else 0

@@ -153,6 +153,10 @@ class SearchConfig:
     fresh: bool = False
     prune: bool = True
     progress_bar: bool = True
+    # A running trial records a heartbeat every heartbeat_interval seconds; one silent for
+    # grace_period seconds belongs to a dead process and is failed (and retried once).
+    heartbeat_interval: int = 10
+    grace_period: int = 30
 
 
 @dataclass
@@ -169,6 +173,7 @@ class Job(StrEnum):
     """What ``python -m pipeline`` does."""
 
     tune = "tune"  # run or resume a study, register its best model, gate it
+    worker = "worker"  # join the study on a shared storage and run trials; no report
     retrain = "retrain"  # the same, unattended: locked, skipped when nothing changed
     rollback = "rollback"  # move the champion alias back to the previous champion
     predict = "predict"  # score a table with the champion
@@ -240,6 +245,19 @@ def mask_url(url: str) -> str:
         return f"{scheme}://{user}:***@{host}"
 
 
+def unreachable(key: str, url: str, exc: BaseException) -> UserError:
+    """One line for a store that cannot be used: the URL masked, the password scrubbed."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        password = None
+    if password:
+        text = text.replace(str(password), "***")
+    return UserError(f"{key}: cannot use {mask_url(url)}: {text}")
+
+
 def check_known_keys(given: dict, cfg: Config) -> None:
     """Refuse keys the schemas do not know, even when added with Hydra's ``+key=value``."""
 
@@ -296,6 +314,13 @@ def validate(cfg: Config) -> Config:
     _require(s.timeout is None or s.timeout > 0, "search.timeout", "> 0 or null", s.timeout)
     _require(s.max_iter >= 1, "search.max_iter", ">= 1", s.max_iter)
     _require(s.tol > 0, "search.tol", "> 0", s.tol)
+    _require(s.heartbeat_interval >= 1, "search.heartbeat_interval", ">= 1", s.heartbeat_interval)
+    _require(
+        s.grace_period > s.heartbeat_interval,
+        "search.grace_period",
+        f"> heartbeat_interval={s.heartbeat_interval}",
+        s.grace_period,
+    )
     if s.scoring is not None:
         _check_scoring(s.scoring)
     if cfg.registry.metric is not None:
@@ -357,11 +382,56 @@ def validate(cfg: Config) -> Config:
     if "://" not in artifacts:
         artifacts = (PROJECT_ROOT / Path(artifacts).expanduser()).resolve().as_uri()
     storage = _absolute_sqlite(cfg.search.storage or f"sqlite:///{store / 'optuna.db'}")
+    storage, tracking_uri = _psycopg(storage), _psycopg(tracking_uri)
+    try:
+        make_url(storage)
+    except ArgumentError:
+        _require(
+            False,
+            "search.storage",
+            "a database URL such as postgresql+psycopg://user@host/db",
+            mask_url(storage),
+        )
+    if tracking_uri.startswith(("http://", "https://")) and not cfg.tracking.artifact_location:
+        artifacts = None  # the tracking server's own default (proxied artifacts)
+    if cfg.job == Job.worker:
+        _check_worker(cfg, storage, tracking_uri)
     return dataclasses.replace(
         cfg,
         store_dir=str(store),
         search=dataclasses.replace(cfg.search, storage=storage),
         tracking=dataclasses.replace(cfg.tracking, uri=tracking_uri, artifact_location=artifacts),
+    )
+
+
+def _psycopg(url: str) -> str:
+    """``postgresql://`` with the installed driver (psycopg 3), as SQLAlchemy needs it spelt."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _check_worker(cfg: Config, storage: str, tracking_uri: str) -> None:
+    """A worker shares its study and its runs with other machines: no file-based stores."""
+    _require(
+        not storage.startswith("sqlite"),
+        "search.storage",
+        "a PostgreSQL URL for job=worker (SQLite is one process's store; see Scale-out in the "
+        "README, e.g. search=distributed)",
+        mask_url(storage),
+    )
+    _require(
+        not tracking_uri.startswith(("sqlite", "file:")) and "://" in tracking_uri,
+        "tracking.uri",
+        "an http(s):// tracking server or a PostgreSQL URL for job=worker (e.g. tracking=server)",
+        mask_url(tracking_uri),
+    )
+    _require(
+        not cfg.search.fresh,
+        "search.fresh",
+        "false for job=worker (a worker joins the newest study; start a fresh one with make tune)",
+        cfg.search.fresh,
     )
 
 

@@ -6,31 +6,41 @@ trial is handed, as a plain ``TrialResult``, to the ``on_trial`` callback the ca
 
 from __future__ import annotations
 
+import atexit
+import fcntl
 import hashlib
 import json
 import logging
+import os
+import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
 import optuna
 import pandas as pd
+import sqlalchemy
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import get_scorer
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
+from sqlalchemy.engine import make_url
 
 from pipeline import interrupt, sqlite
-from pipeline.config import Penalty, SearchConfig, Task
+from pipeline.config import Penalty, SearchConfig, Task, unreachable
 from pipeline.cv import FastCV, OnFold
 from pipeline.errors import UserError
 from pipeline.models import Candidate
 
 log = logging.getLogger(__name__)
 
+# Seconds each trial sleeps before its folds: lets a test kill a worker in mid-trial now
+# that a trial takes milliseconds. Never set in production.
+PAUSE_IN_TRIAL = "PIPELINE_TEST_PAUSE_IN_TRIAL"
 # Trial states that count towards the budget.
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 # The trial's user attribute with its per-fold scores and convergence.
@@ -152,6 +162,7 @@ class TrialResult:
     error: str | None = None
     train_scores: list[float] = field(default_factory=list)
     pruned: bool = False
+    retry_of: int | None = None  # the number of the failed trial this one repeats
 
     @property
     def cv_score_mean(self) -> float:
@@ -182,6 +193,8 @@ def evaluate(
     ``on_fold(scores_so_far)`` is called after each fold but the last, and may stop it.
     """
     start = time.perf_counter()
+    if pause := os.environ.get(PAUSE_IN_TRIAL):  # fault injection for the kill -9 tests
+        time.sleep(float(pause))
     scores = setup.fast.scores(candidate, on_fold=on_fold)
     final = setup.fast.refit(candidate)
     converged = scores.converged and _converged(final, setup.max_iter)
@@ -256,17 +269,132 @@ def fingerprint(
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _storage(url: str) -> optuna.storages.BaseStorage:
+def _storage(url: str, *, heartbeat_interval: int, grace_period: int) -> optuna.storages.RDBStorage:
     kwargs = {}
     if url.startswith("sqlite"):
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
     with warnings.catch_warnings():
-        # The heartbeat is marked experimental; it is what fails the trial of a killed process.
+        # The heartbeat is marked experimental; it is what fails the trial of a killed process,
+        # and the callback queues that trial once more (linked to it by its system attrs).
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage = optuna.storages.RDBStorage(url, heartbeat_interval=10, grace_period=30, **kwargs)
+        try:
+            storage = optuna.storages.RDBStorage(
+                url,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=1
+                ),
+                **kwargs,
+            )
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            raise _unreachable(url, exc) from None
     if url.startswith("sqlite"):
         sqlite.write_ahead(storage.engine)
     return storage
+
+
+def _unreachable(url: str, exc: BaseException) -> UserError:
+    return unreachable("search.storage", url, exc)
+
+
+def shared_storage(url: str) -> bool:
+    """Whether several machines can share this storage (a database server, not a file)."""
+    return make_url(url).get_backend_name() not in ("sqlite",)
+
+
+# Advisory lock keys (any two fixed 64-bit numbers): one for creating the stores, the study
+# and its parent run, one for asking for a trial within the budget.
+CREATE_LOCK = 0x7265677475_01
+TRIAL_LOCK = 0x7265677475_02
+
+
+class StorageLock:
+    """A lock shared by every process that uses one study storage.
+
+    On PostgreSQL a session-level advisory lock, on SQLite a file lock beside the database
+    file: either way the server or the kernel releases it when its process dies (kill -9).
+    Other databases get no cross-process lock.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        self._backend = make_url(url).get_backend_name()
+        self._conn: sqlalchemy.Connection | None = None
+        self._local = threading.Lock()
+
+    @contextmanager
+    def hold(self, key: int) -> Iterator[None]:
+        with self._local:
+            if self._backend == "postgresql":
+                conn = self._connection()
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                try:
+                    yield
+                finally:
+                    conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            elif self._backend == "sqlite" and make_url(self.url).database not in (
+                None,
+                "",
+                ":memory:",
+            ):
+                path = f"{make_url(self.url).database}.{key:x}.lock"
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    yield
+                finally:
+                    os.close(fd)  # closing the descriptor releases the lock
+            else:
+                yield
+
+    def _connection(self) -> sqlalchemy.Connection:
+        if self._conn is None:
+            engine = sqlalchemy.create_engine(self.url, poolclass=sqlalchemy.pool.NullPool)
+            try:
+                self._conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            except sqlalchemy.exc.SQLAlchemyError as exc:
+                raise _unreachable(self.url, exc) from None
+            atexit.register(self._conn.close)
+        return self._conn
+
+
+_locks: dict[str, StorageLock] = {}
+
+
+def storage_lock(url: str) -> StorageLock:
+    """The process's lock object for ``url`` (one database connection per storage)."""
+    if url not in _locks:
+        _locks[url] = StorageLock(url)
+    return _locks[url]
+
+
+@contextmanager
+def creation_lock(url: str) -> Iterator[None]:
+    """Hold while creating store schemas, the study and its parent run: once, for all workers."""
+    with storage_lock(url).hold(CREATE_LOCK):
+        yield
+
+
+@contextmanager
+def _heartbeat(storage: optuna.storages.RDBStorage, trial_id: int, interval: float):
+    """Record the trial's heartbeat every ``interval`` seconds while the block runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            try:
+                storage.record_heartbeat(trial_id)
+            except sqlalchemy.exc.SQLAlchemyError as exc:  # a glitch: the next beat may pass
+                log.warning("heartbeat of trial %d not recorded: %s", trial_id, exc)
+
+    thread = threading.Thread(target=beat, name="trial-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 class FoldPruner:
@@ -303,9 +431,20 @@ class Study:
     PARENT_RUN = "mlflow_parent_run_id"
     FINISHED = "finished"
 
-    def __init__(self, study: optuna.Study, *, resumed: bool):
+    def __init__(
+        self,
+        study: optuna.Study,
+        *,
+        resumed: bool,
+        backend: optuna.storages.RDBStorage,
+        lock: StorageLock,
+        heartbeat_interval: float,
+    ):
         self._study = study
         self.resumed = resumed
+        self._backend = backend
+        self._lock = lock
+        self._heartbeat_interval = heartbeat_interval
 
     @classmethod
     def open(
@@ -314,16 +453,37 @@ class Study:
         storage: str,
         study_prefix: str,
         fingerprint: str,
-        seed: int,
+        seed: int | None,
         space: SearchSpace,
         guess_alpha: float,
         fresh: bool,
+        heartbeat_interval: int = 10,
+        grace_period: int = 30,
     ) -> Study:
-        """Resume the newest study with this fingerprint, or create one (always with ``fresh``)."""
+        """Resume the newest study with this fingerprint, or create one (always with ``fresh``).
+
+        Call it inside ``creation_lock(storage)`` when several processes may start at once,
+        so that only the first one creates the study.
+        """
         # Optuna would print a traceback per failed trial; the pipeline logs one line instead.
         optuna.logging.set_verbosity(optuna.logging.ERROR)
-        backend = _storage(storage)
-        sampler = optuna.samplers.TPESampler(seed=seed)
+        backend = _storage(
+            storage, heartbeat_interval=heartbeat_interval, grace_period=grace_period
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            # With workers in parallel, the constant liar keeps them off each other's candidates.
+            sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=shared_storage(storage))
+
+        def make(study: optuna.Study, resumed: bool) -> Study:
+            return cls(
+                study,
+                resumed=resumed,
+                backend=backend,
+                lock=storage_lock(storage),
+                heartbeat_interval=heartbeat_interval,
+            )
+
         if not fresh:
             for summary in sorted(
                 optuna.get_all_study_summaries(backend, include_best_trial=False),
@@ -334,7 +494,7 @@ class Study:
                     study = optuna.load_study(
                         study_name=summary.study_name, storage=backend, sampler=sampler
                     )
-                    return cls(study, resumed=True)
+                    return make(study, True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         taken = set(optuna.get_all_study_names(backend))
         name = f"{study_prefix}-{fingerprint}-{stamp}"
@@ -354,7 +514,7 @@ class Study:
                 study.enqueue_trial({"penalty": penalty.value, "alpha": guess_alpha})
             else:
                 log.info("the guess %s is outside the search space: a baseline only", guess.label)
-        return cls(study, resumed=False)
+        return make(study, False)
 
     @property
     def name(self) -> str:
@@ -451,72 +611,185 @@ class Study:
         show_progress_bar: bool,
         on_trial: Callable[[TrialResult], None],
         prune: bool = True,
-    ) -> None:
+        poll_s: float = 1.0,
+    ) -> int:
         """Run trials until ``n_trials`` have completed or been pruned in this study (all
         processes counted).
 
-        Failed trials do not count towards the budget; this process gives up after as many
-        attempts again as were missing, so a search where every fit fails still ends.
-        With ``prune``, a trial clearly worse than the best on its first folds stops early
-        (``FoldPruner``).
+        A trial is asked for under the storage lock, and only while the done and running
+        trials together number fewer than ``n_trials``: any number of workers end with exactly
+        ``n_trials`` done. While the last trials run elsewhere this process waits, so a
+        trial that fails there (or whose worker dies) is retried here. Failed trials do not
+        count towards the budget; this process gives up after as many attempts again as were
+        missing, so a search where every fit fails still ends. With ``prune``, a trial clearly
+        worse than the best on its first folds stops early (``FoldPruner``). Returns the
+        trials completed here.
         """
         remaining = n_trials - self.n_done()
         if remaining <= 0:
-            return
-
-        pending: dict[int, TrialResult] = {}
-
-        def objective(trial: optuna.Trial) -> float:
-            candidate = space.suggest(trial)
-            best = self._best_folds() if prune else None
-            try:
-                result = evaluate(
-                    setup, candidate, number=trial.number, on_fold=best and FoldPruner(best)
-                )
-                if not np.isfinite(result.cv_score_mean):
-                    raise TrialFailed(f"the CV score is {result.cv_score_mean}")
-            except (*FIT_ERRORS, TrialFailed) as exc:
-                reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                trial.set_user_attr("fail_reason", reason)
-                pending[trial.number] = TrialResult(
-                    trial.number, candidate, [], 0.0, False, error=reason
-                )
-                raise TrialFailed(reason) from exc
-            except Pruned as stop:
-                trial.set_user_attr(FOLDS, {"cv": stop.scores})
-                pending[trial.number] = TrialResult(
-                    trial.number, candidate, stop.scores, 0.0, True, pruned=True
-                )
-                raise optuna.TrialPruned(str(stop)) from None
-            # One attribute, one write: the storage's cost per trial is in its writes.
-            trial.set_user_attr(
-                FOLDS,
-                {
-                    "cv": result.cv_scores,
-                    "train": result.train_scores,
-                    "converged": result.converged,
-                },
-            )
-            pending[trial.number] = result
-            return result.cv_score_mean
-
-        def after_trial(_: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-            # Called once the trial's state is stored, so a logged trial is a finished one.
-            result = pending.pop(trial.number, None)
-            if result is not None:
+            return 0
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = _progress_bar(show_progress_bar, n_trials, n_trials - remaining)
+        done = 0
+        try:
+            for _ in range(2 * remaining):
+                trial = self._next_trial(n_trials, deadline, poll_s, on_trial, bar)
+                if trial is None:
+                    break
+                result = self._run_trial(trial, setup, space, prune)
+                if result is None:
+                    continue
+                done += result.ok
+                if bar is not None and (result.ok or result.pruned):
+                    bar.update(1)
                 on_trial(result)
-            interrupt.check()
+                interrupt.check()
+        finally:
+            if bar is not None:
+                bar.close()
+        return done
 
-        budget = optuna.study.MaxTrialsCallback(n_trials, states=DONE)
-        self._study.optimize(
-            objective,
-            n_trials=2 * remaining,
-            timeout=timeout,
-            catch=(TrialFailed,),
-            callbacks=[after_trial, budget],
-            show_progress_bar=show_progress_bar,
-            gc_after_trial=False,
-        )
+    def _next_trial(
+        self,
+        n_trials: int,
+        deadline: float | None,
+        poll_s: float,
+        on_trial: Callable[[TrialResult], None],
+        bar,
+    ) -> optuna.Trial | None:
+        """A new (or queued) trial if the budget has room; None once it is spent or time is up."""
+        while True:
+            with self._lock.hold(TRIAL_LOCK):
+                dead = self._fail_stale_trials()
+                trials = self._study.get_trials(deepcopy=False, states=_LIVE)
+                complete = sum(t.state in DONE for t in trials)
+                trial = None
+                if complete < n_trials and len(trials) < n_trials:
+                    with warnings.catch_warnings():
+                        # Optuna expects a heartbeat storage to be used by its own optimize();
+                        # this loop records the heartbeat itself.
+                        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                        trial = self._study.ask()  # a queued trial (guess or retry) first
+                    # At once, so that the trial can be found stale if this process dies now.
+                    self._backend.record_heartbeat(trial._trial_id)
+            for result in dead:
+                on_trial(result)
+            if bar is not None:
+                bar.n = complete
+                bar.refresh()
+            if trial is not None or complete >= n_trials:
+                return trial
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            interrupt.check()
+            time.sleep(poll_s)  # the last trials run in other processes; one may yet fail
+
+    def _fail_stale_trials(self) -> list[TrialResult]:
+        """Fail the running trials whose process stopped beating; each is queued once more."""
+        running = {
+            t.number
+            for t in self._study.get_trials(
+                deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
+            )
+        }
+        if not running:
+            return []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(self._study)
+        failed = self._study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
+        dead = []
+        for t in failed:
+            if t.number not in running:
+                continue
+            reason = "its process stopped sending heartbeats (killed or machine lost); retried once"
+            if {"penalty", "alpha"} <= t.params.keys():
+                dead.append(
+                    TrialResult(t.number, _candidate(t.params), [], 0.0, False, error=reason)
+                )
+        return dead
+
+    def _run_trial(
+        self, trial: optuna.Trial, setup: CVSetup, space: SearchSpace, prune: bool
+    ) -> TrialResult | None:
+        """Evaluate ``trial`` with its heartbeat on and tell the study how it ended.
+
+        None when another process failed the trial meanwhile, its heartbeats having come later
+        than ``grace_period`` (an overloaded machine): that process logged and requeued it.
+        """
+        retry_of = self._backend.get_trial_system_attrs(trial._trial_id).get("failed_trial")
+        try:
+            return self._evaluate_and_tell(trial, setup, space, retry_of, prune)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            log.warning(
+                "trial %d was failed by another process as stale while it ran here; its result "
+                "is dropped (raise search.grace_period on an overloaded machine)",
+                trial.number,
+            )
+            return None
+
+    def _evaluate_and_tell(
+        self,
+        trial: optuna.Trial,
+        setup: CVSetup,
+        space: SearchSpace,
+        retry_of: int | None,
+        prune: bool,
+    ) -> TrialResult:
+        with _heartbeat(self._backend, trial._trial_id, self._heartbeat_interval):
+            try:
+                candidate = space.suggest(trial)
+                best = self._best_folds() if prune else None
+                stopped = None
+                try:
+                    result = evaluate(
+                        setup, candidate, number=trial.number, on_fold=best and FoldPruner(best)
+                    )
+                    if not np.isfinite(result.cv_score_mean):
+                        raise TrialFailed(f"the CV score is {result.cv_score_mean}")
+                except (*FIT_ERRORS, TrialFailed) as exc:
+                    reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                    trial.set_user_attr("fail_reason", reason)
+                    stopped = TrialResult(trial.number, candidate, [], 0.0, False, error=reason)
+                except Pruned as stop:
+                    trial.set_user_attr(FOLDS, {"cv": stop.scores})
+                    stopped = TrialResult(
+                        trial.number, candidate, stop.scores, 0.0, True, pruned=True
+                    )
+                if stopped is None:
+                    # One attribute, one write: the storage's cost per trial is in its writes.
+                    trial.set_user_attr(
+                        FOLDS,
+                        {
+                            "cv": result.cv_scores,
+                            "train": result.train_scores,
+                            "converged": result.converged,
+                        },
+                    )
+            except BaseException:  # interrupted, or a bug: the trial failed, the error goes up
+                self._study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+                raise
+        if stopped is not None:
+            state = "PRUNED" if stopped.pruned else "FAIL"
+            self._study.tell(trial, state=optuna.trial.TrialState[state])
+            stopped.retry_of = retry_of
+            return stopped
+        self._study.tell(trial, result.cv_score_mean)
+        result.retry_of = retry_of
+        return result
+
+
+# The trials that count towards the budget (DONE, above), and those that may yet count.
+_LIVE = (*DONE, optuna.trial.TrialState.RUNNING)
+
+
+def _progress_bar(show: bool, total: int, initial: int):
+    """A bar of complete trials (every process's), or None."""
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="trials", unit="trial")
 
 
 def _candidate(params: dict) -> Candidate:

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # Nor should a cron log fill with "Downloading artifacts" progress bars.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# With a tracking server MLflow prints a "View run at" link per run on stdout: one per trial.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 import mlflow
 import numpy as np
@@ -45,8 +47,10 @@ from mlflow.utils.mlflow_tags import (
     MLFLOW_GIT_COMMIT,
     MLFLOW_PARENT_RUN_ID,
 )
+from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline import evaluate, plots, sqlite
+from pipeline.config import mask_url, unreachable
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -73,6 +77,7 @@ logging.getLogger("mlflow.sklearn").addFilter(_PickleNotice())
 
 ROLE = "pipeline.role"
 TRIAL_NUMBER = "pipeline.trial_number"
+RETRY_OF = "pipeline.retry_of"  # on a retried trial's run: the number of the trial that died
 NOTE = "mlflow.note.content"
 
 
@@ -95,11 +100,14 @@ class Tracker:
     @classmethod
     def from_config(cls, cfg: TrackingConfig) -> Tracker:
         """The tracker of a validated ``tracking`` config (absolute URIs)."""
-        return cls(
-            uri=cfg.uri,
-            artifact_location=cfg.artifact_location,
-            experiment_name=cfg.experiment_name,
-        )
+        try:
+            return cls(
+                uri=cfg.uri,
+                artifact_location=cfg.artifact_location,
+                experiment_name=cfg.experiment_name,
+            )
+        except (MlflowException, SQLAlchemyError) as exc:  # unreachable, refused, no such db
+            raise unreachable("tracking.uri", cfg.uri, exc) from None
 
     def _experiment(self, name: str, artifact_location: str) -> str:
         found = self.client.get_experiment_by_name(name)
@@ -153,11 +161,16 @@ class Tracker:
             max_results=50_000,
         )
 
-    def settle_trial_runs(self, parent_run_id: str) -> set[int]:
-        """End as KILLED the child runs a dead process left RUNNING; return the logged trials."""
+    def settle_trial_runs(self, parent_run_id: str, *, older_than_s: float = 0.0) -> set[int]:
+        """End as KILLED the child runs a dead process left RUNNING; return the logged trials.
+
+        Only runs started more than ``older_than_s`` seconds ago count as left behind: a live
+        worker may be logging a younger one right now.
+        """
         logged = set()
+        cutoff = _now_ms() - older_than_s * 1000
         for run in self.trial_runs(parent_run_id):
-            if run.info.status == "RUNNING":
+            if run.info.status == "RUNNING" and run.info.start_time <= cutoff:
                 self.client.set_terminated(run.info.run_id, "KILLED")
             elif run.info.status == "FINISHED" and TRIAL_NUMBER in run.data.tags:
                 logged.add(int(run.data.tags[TRIAL_NUMBER]))
@@ -176,8 +189,11 @@ class Tracker:
         return TrialLogger(self, parent_run_id, signature=signature, log_models=log_models)
 
     def ui_url(self, run_id: str, *, port: int = 5000) -> str:
-        """Where ``make ui`` shows the run."""
-        return f"http://127.0.0.1:{port}/#/experiments/{self.experiment_id}/runs/{run_id}"
+        """Where ``make ui`` (or the tracking server itself) shows the run."""
+        web = self.uri.startswith(("http://", "https://"))
+        base = mask_url(self.uri).rstrip("/") if web else None
+        base = base or f"http://127.0.0.1:{port}"
+        return f"{base}/#/experiments/{self.experiment_id}/runs/{run_id}"
 
     def log_model(
         self, run_id: str, estimator: Pipeline, *, name: str, **kwargs: Any
@@ -254,8 +270,16 @@ class Tracker:
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
+        # A tracking server wants the logged model named, not only its models:/ URI.
+        model_id = (
+            model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+        )
         version = self.client.create_model_version(
-            name, model_uri, run_id=run_id, tags={k: str(v) for k, v in tags.items()}
+            name,
+            model_uri,
+            run_id=run_id,
+            tags={k: str(v) for k, v in tags.items()},
+            model_id=model_id,
         )
         return version.version
 
@@ -415,6 +439,7 @@ class TrialLogger:
                 MLFLOW_PARENT_RUN_ID: self.parent_run_id,
                 TRIAL_NUMBER: str(result.number),
                 "penalty": candidate.penalty.value,
+                **({RETRY_OF: str(result.retry_of)} if result.retry_of is not None else {}),
             },
         )
         run_id = run.info.run_id

@@ -93,21 +93,33 @@ def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> dict[str, Any]:
         impute=impute,
     )
 
-    # Everything above only reads; from here on the stores are written.
-    tracker = tracking.Tracker.from_config(cfg.tracking)
-    digests = {"data_digest": dataset.digest, "config_digest": _config_digest(cfg)}
-    name = config.model_name(cfg, dataset.name)
-    if cfg.job == config.Job.retrain and cfg.registry.enabled:
-        champion = tracker.alias(name, registry.CHAMPION)
-        same = champion is not None and all(champion.tags.get(k) == v for k, v in digests.items())
-        if same and not cfg.registry.force:
-            reason = f"champion {name} v{champion.version} was trained on this data and config"
-            log.info("%s; nothing to do (registry.force=true retrains)", reason)
-            return {"skipped": reason}
-        if cfg.registry.force:
-            cfg = replace(cfg, search=replace(cfg.search, fresh=True))
-
-    summary = _study(cfg, dataset, parts, setup, space, fingerprint, tracker)
+    # Everything above only reads; from here on the stores are written. One process at a time
+    # creates the store schemas, the experiment, the study and its parent run, so workers that
+    # start together on empty stores share one of each.
+    with search.creation_lock(cfg.search.storage):
+        tracker = tracking.Tracker.from_config(cfg.tracking)
+        digests = {"data_digest": dataset.digest, "config_digest": _config_digest(cfg)}
+        name = config.model_name(cfg, dataset.name)
+        if cfg.job == config.Job.retrain and cfg.registry.enabled:
+            champion = tracker.alias(name, registry.CHAMPION)
+            same = champion is not None and all(
+                champion.tags.get(k) == v for k, v in digests.items()
+            )
+            if same and not cfg.registry.force:
+                reason = f"champion {name} v{champion.version} was trained on this data and config"
+                log.info("%s; nothing to do (registry.force=true retrains)", reason)
+                return {"skipped": reason}
+            if cfg.registry.force:
+                cfg = replace(cfg, search=replace(cfg.search, fresh=True))
+        opened = _open_study(cfg, dataset, space, fingerprint, tracker)
+    if isinstance(opened, dict):  # a finished study: its summary goes through the gate again
+        summary = opened
+        if cfg.job == config.Job.worker:
+            return summary
+    elif cfg.job == config.Job.worker:
+        return _work(cfg, parts, setup, space, *opened, tracker)
+    else:
+        summary = _study(cfg, dataset, parts, setup, space, *opened, tracker)
     if not cfg.registry.enabled:
         return summary
     interrupt.check()  # a signal during the search stops here: no alias moves
@@ -147,28 +159,33 @@ def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> dict[str, Any]:
     return {**summary, "promotion": {"model": name, **asdict(decision)}}
 
 
-def _study(
+def _open_study(
     cfg: Config,
     dataset: data.Dataset,
-    parts: Split,
-    setup: search.CVSetup,
     space: search.SearchSpace,
     fingerprint: str,
     tracker: tracking.Tracker,
-) -> dict[str, Any]:
-    """Run, resume or reuse the study; return its summary."""
+) -> tuple[search.Study, str] | dict[str, Any]:
+    """The study and its parent run (both created if new), or the summary of a finished one."""
     from pipeline import search, tracking
 
+    worker = cfg.job == config.Job.worker
     study = search.Study.open(
         storage=cfg.search.storage,
         study_prefix=dataset.name,
         fingerprint=fingerprint,
-        seed=cfg.search.random_state,
+        # Workers draw their own random candidates; one seed would give them all the same.
+        seed=None if worker else cfg.search.random_state,
         space=space,
         guess_alpha=cfg.search.guess_alpha,
         fresh=cfg.search.fresh,
+        heartbeat_interval=cfg.search.heartbeat_interval,
+        grace_period=cfg.search.grace_period,
     )
     if study.finished and study.parent_run_id:
+        if worker:
+            log.info("study %s is already finished; nothing to do", study.name)
+            return _worker_summary(cfg, study, study.parent_run_id, 0)
         summary = tracker.load_summary(study.parent_run_id)
         if summary is not None:
             done = study.n_complete()
@@ -186,7 +203,8 @@ def _study(
                 )
             return {**summary, "reused": True}
     if study.resumed:
-        log.info("resuming study %s (%d trials complete)", study.name, study.n_complete())
+        verb = "joining" if worker else "resuming"
+        log.info("%s study %s (%d trials complete)", verb, study.name, study.n_complete())
     parent = tracker.open_parent(
         study.parent_run_id,
         run_name=study.name,
@@ -198,7 +216,100 @@ def _study(
         },
         params=dict(tracking.flatten("", _public_config(cfg))),
     )
-    study.parent_run_id = parent
+    if parent != study.parent_run_id:
+        study.parent_run_id = parent
+    return study, parent
+
+
+def _on_trial(logger: tracking.TrialLogger, *, show_bar: bool):
+    def on_trial(result: search.TrialResult) -> None:
+        retry = f" (retry of trial {result.retry_of})" if result.retry_of is not None else ""
+        if result.error is not None:
+            log.warning(
+                "trial %d%s  %s  failed: %s",
+                result.number,
+                retry,
+                result.candidate.label,
+                result.error,
+            )
+        elif result.pruned:
+            if not show_bar:
+                log.info(
+                    "trial %d%s  %s  pruned after %d folds",
+                    result.number,
+                    retry,
+                    result.candidate.label,
+                    len(result.cv_scores),
+                )
+        elif not show_bar:  # a log line per trial instead, e.g. in a cron job's log
+            log.info(
+                "trial %d%s  %s  %.6g",
+                result.number,
+                retry,
+                result.candidate.label,
+                result.cv_score_mean,
+            )
+        logger.submit(result)
+
+    return on_trial
+
+
+def _work(
+    cfg: Config,
+    parts: Split,
+    setup: search.CVSetup,
+    space: search.SearchSpace,
+    study: search.Study,
+    parent: str,
+    tracker: tracking.Tracker,
+) -> dict[str, Any]:
+    """``job=worker``: run trials of the shared study until its budget is spent; no report.
+
+    The parent run stays open: ``make tune`` (or a later one) reports, registers and closes it.
+    """
+    show_bar = cfg.search.progress_bar and sys.stderr.isatty()
+    tracker.settle_trial_runs(parent, older_than_s=cfg.search.grace_period)
+    with tracker.trial_logger(
+        parent,
+        example_X=parts.X_train.head(5),
+        example_y=parts.y_train.head(5),
+        log_models=cfg.tracking.log_trial_models,
+    ) as logger:
+        done = study.optimize(
+            setup,
+            space,
+            n_trials=cfg.search.n_trials,
+            timeout=cfg.search.timeout,
+            show_progress_bar=show_bar,
+            on_trial=_on_trial(logger, show_bar=show_bar),
+            prune=cfg.search.prune,
+        )
+    return _worker_summary(cfg, study, parent, done)
+
+
+def _worker_summary(cfg: Config, study: search.Study, parent: str, done: int) -> dict[str, Any]:
+    return {
+        "worker": True,
+        "study": study.name,
+        "parent_run_id": parent,
+        "n_trials": cfg.search.n_trials,
+        "trials_here": done,
+        "trials": study.counts(),
+        "finished": study.finished,
+    }
+
+
+def _study(
+    cfg: Config,
+    dataset: data.Dataset,
+    parts: Split,
+    setup: search.CVSetup,
+    space: search.SearchSpace,
+    study: search.Study,
+    parent: str,
+    tracker: tracking.Tracker,
+) -> dict[str, Any]:
+    """Run or resume the study to its budget, then report it on the parent run."""
     try:
         summary = _search_and_report(cfg, dataset, parts, setup, space, study, tracker, parent)
     except KeyboardInterrupt:
@@ -222,48 +333,40 @@ def _search_and_report(
     tracker: tracking.Tracker,
     parent: str,
 ) -> dict[str, Any]:
-    logged = tracker.settle_trial_runs(parent)
+    from pipeline import search
+
     example_X, example_y = parts.X_train.head(5), parts.y_train.head(5)
     show_bar = cfg.search.progress_bar and sys.stderr.isatty()
-
-    def on_trial(result: search.TrialResult) -> None:
-        if result.error is not None:
-            log.warning(
-                "trial %d  %s  failed: %s", result.number, result.candidate.label, result.error
-            )
-        elif result.pruned:
-            if not show_bar:
-                log.info(
-                    "trial %d  %s  pruned after %d folds",
-                    result.number,
-                    result.candidate.label,
-                    len(result.cv_scores),
-                )
-        elif not show_bar:  # a log line per trial instead, e.g. in a cron job's log
-            log.info(
-                "trial %d  %s  %.6g", result.number, result.candidate.label, result.cv_score_mean
-            )
-        logger.submit(result)
+    tracker.settle_trial_runs(parent, older_than_s=cfg.search.grace_period)
 
     start = time.perf_counter()
     with tracker.trial_logger(
         parent, example_X=example_X, example_y=example_y, log_models=cfg.tracking.log_trial_models
     ) as logger:
-        for number, candidate in study.complete_candidates().items():
-            if number not in logged:  # finished before a crash, but never logged
-                logger.submit(search.evaluate(setup, candidate, number=number))
         study.optimize(
             setup,
             space,
             n_trials=cfg.search.n_trials,
             timeout=cfg.search.timeout,
             show_progress_bar=show_bar,
-            on_trial=on_trial,
+            on_trial=_on_trial(logger, show_bar=show_bar),
             prune=cfg.search.prune,
         )
         searched = time.perf_counter() - start
         if logger.pending():
             log.info("search done; logging the last %d trials to MLflow", logger.pending())
+    # Trials that finished in a process which died before logging them (or is logging them
+    # now: workers get a grace period) are logged here, evaluated again.
+    missing = _unlogged(cfg, study, tracker, parent)
+    if missing:
+        with tracker.trial_logger(
+            parent,
+            example_X=example_X,
+            example_y=example_y,
+            log_models=cfg.tracking.log_trial_models,
+        ) as logger:
+            for number, candidate in missing.items():
+                logger.submit(search.evaluate(setup, candidate, number=number))
     study_time = time.perf_counter() - start
     interrupt.check()  # a signal while the last trials were logged stops before the report
     counts = study.counts()
@@ -356,10 +459,28 @@ def _search_and_report(
     return summary
 
 
+def _unlogged(
+    cfg: Config, study: search.Study, tracker: tracking.Tracker, parent: str
+) -> dict[int, Any]:
+    """Complete trials with no finished child run, after the other workers had time to log."""
+    from pipeline import search
+
+    wait = cfg.search.grace_period if search.shared_storage(cfg.search.storage) else 0
+    deadline = time.monotonic() + wait
+    while True:
+        older = 0.0 if time.monotonic() >= deadline else wait
+        logged = tracker.settle_trial_runs(parent, older_than_s=older)
+        missing = {n: c for n, c in study.complete_candidates().items() if n not in logged}
+        if not missing or older == 0.0:
+            return missing
+        interrupt.check()
+        time.sleep(1.0)
+
+
 def _config_digest(cfg: Config) -> str:
     """A digest of what the job trains: data source, split and search settings."""
     values = _public_config(cfg)
-    for key in ("storage", "fresh", "progress_bar"):
+    for key in ("storage", "fresh", "progress_bar", "heartbeat_interval", "grace_period"):
         values["search"].pop(key)
     payload = {k: values[k] for k in ("data", "split", "search")}
     payload["model_name"] = cfg.registry.model_name
@@ -369,6 +490,8 @@ def _config_digest(cfg: Config) -> str:
 
 
 def _ui_command(uri: str) -> str:
+    if uri.startswith(("http://", "https://")):
+        return "the tracking server is up"
     default = f"sqlite:///{config.PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"
     return "make ui" if uri == default else f"make ui TRACKING_URI={config.mask_url(uri)}"
 

@@ -71,3 +71,23 @@ def table() -> pd.DataFrame:
         + rng.normal(0, 5, n)
     )
     return frame
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A reachable PostgreSQL (started if none answers) with a throwaway role; see pg_helpers."""
+    import pg_helpers
+
+    pg = pg_helpers.start()
+    yield pg
+    pg.drop_databases()
+    pg.stop()
+
+
+@pytest.fixture
+def pg_stores(postgres) -> dict[str, str]:
+    """Two empty databases: the Optuna storage and the MLflow tracking store."""
+    return {
+        "optuna": postgres.create_database("regtune_optuna"),
+        "mlflow": postgres.create_database("regtune_mlflow"),
+    }
