@@ -43,7 +43,8 @@ def summary_text(summary: dict[str, Any]) -> str:
         ),
         f"  data        {summary['data']['name']}: {summary['data']['n_train']} training rows, "
         f"{summary['data']['n_test']} holdout rows, {summary['data']['n_features']} features",
-        f"  trials      {trials['complete']} complete, {trials['failed']} failed",
+        f"  trials      {trials['complete']} complete, {trials.get('pruned', 0)} pruned, "
+        f"{trials['failed']} failed",
         f"  best        {_best_line(best)}  (trial {best['trial']})",
         f"  CV score    {best['cv_score']:.6g}  ({summary['scoring']}, {summary['n_splits']}-fold)",
         "",
@@ -85,7 +86,7 @@ def description(summary: dict[str, Any]) -> str:
         f"[{space['alpha_low']:g}, {space['alpha_high']:g}] (log); l1_ratio in "
         f"[{space['l1_ratio_low']:g}, {space['l1_ratio_high']:g}] for elasticnet.  \n"
         f"**Budget:** {summary['trials']['complete']} complete trials, "
-        f"{summary['trials']['failed']} failed.  \n"
+        f"{summary['trials'].get('pruned', 0)} pruned, {summary['trials']['failed']} failed.  \n"
         f"**Data:** {summary['data']['name']} ({summary['data']['source']}), digest "
         f"`{summary['data']['digest']}`, {summary['data']['n_train']} training / "
         f"{summary['data']['n_test']} holdout rows."

@@ -37,7 +37,7 @@ SUMMARY = {
 def test_summary_text_has_the_result_the_baselines_and_the_way_to_the_ui():
     text = summary_text(SUMMARY)
     assert "l1  alpha=0.00123  (trial 7)" in text
-    assert "48 complete, 2 failed" in text
+    assert "48 complete, 0 pruned, 2 failed" in text
     assert "lasso_guess" in text and "0.3463" in text
     assert "make ui, then http://127.0.0.1:5000/#/experiments/1/runs/r1" in text
     assert "already finished" not in text

@@ -231,7 +231,7 @@ def test_with_no_survivor_make_tune_cleans_up_first(tmp_path, postgres, pg_store
 
     tune = cli(tmp_path / "tune", *WORKER[1:], *slow, extra_env=env)
     outputs = _finish([tune])
-    assert "4 complete, 1 failed" in outputs[0][0]
+    assert "4 complete, 0 pruned, 1 failed" in outputs[0][0]
     study = _study(postgres, pg_stores)
     (dead,) = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
     (retry,) = [t for t in study.trials if t.system_attrs.get("failed_trial") == dead.number]
