@@ -91,8 +91,10 @@ test: $(STAMP) ## Run the test suite
 	$(PY) -m pytest
 
 BENCH_ARGS ?=
-bench: $(STAMP) ## Benchmark the search against scikit-learn's CV tuners, D1-D4 (not part of make test; ~30 min)
+WORKER_BENCH_ARGS ?=
+bench: $(STAMP) ## Benchmarks: search vs scikit-learn's CV tuners on D1-D4, then 1 vs 2 workers on PostgreSQL (~1 h; not in make test)
 	$(PY) tests/bench_search.py $(BENCH_ARGS)
+	$(PY) tests/bench_workers.py $(WORKER_BENCH_ARGS)
 
 lint: $(STAMP) ## Check style with ruff
 	$(VENV)/bin/ruff check .
