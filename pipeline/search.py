@@ -739,7 +739,8 @@ class Study:
         with _heartbeat(self._backend, trial._trial_id, self._heartbeat_interval):
             try:
                 candidate = space.suggest(trial)
-                best = self._best_folds() if prune else None
+                # Pruning needs fold-by-fold scoring; the Gram path scores all folds at once.
+                best = self._best_folds() if prune and not setup.fast.moments else None
                 stopped = None
                 try:
                     result = evaluate(
