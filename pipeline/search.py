@@ -685,17 +685,22 @@ class Study:
             time.sleep(poll_s)  # the last trials run in other processes; one may yet fail
 
     def _fail_stale_trials(self) -> list[TrialResult]:
-        """Fail the running trials whose process stopped beating; each is queued once more."""
-        running = {
-            t.number
-            for t in self._study.get_trials(
-                deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
-            )
-        }
+        """Fail the running trials whose process stopped beating; each is queued once more.
+
+        Called under the trial lock, inside which every process asks for a trial and records
+        its first heartbeat: a running trial with no heartbeat at all belongs to a process
+        that died in between (kill -9). Optuna only fails trials whose heartbeat went
+        stale, so those are failed here, at once, with the same retry.
+        """
+        running_trials = self._study.get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
+        )
+        running = {t.number for t in running_trials}
         if not running:
             return []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self._fail_silent(running_trials)
             optuna.storages.fail_stale_trials(self._study)
         failed = self._study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
         dead = []
@@ -708,6 +713,23 @@ class Study:
                     TrialResult(t.number, _candidate(t.params), [], 0.0, False, error=reason)
                 )
         return dead
+
+    def _fail_silent(self, running: list[optuna.trial.FrozenTrial]) -> None:
+        """Fail (and queue again) the running trials that never recorded a heartbeat."""
+        ids = [t._trial_id for t in running]
+        query = sqlalchemy.text(
+            "SELECT trial_id FROM trial_heartbeats WHERE trial_id IN :ids"
+        ).bindparams(sqlalchemy.bindparam("ids", expanding=True))
+        with self._backend.engine.connect() as connection:
+            beating = {row[0] for row in connection.execute(query, {"ids": ids})}
+        retry = self._backend.get_heartbeat_stale_trial_callback()
+        for trial_id in set(ids) - beating:
+            try:
+                self._backend.set_trial_state_values(trial_id, state=optuna.trial.TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # finished meanwhile
+            if retry is not None:
+                retry(self._study, self._backend.get_trial(trial_id))
 
     def _run_trial(
         self, trial: optuna.Trial, setup: CVSetup, space: SearchSpace, prune: bool

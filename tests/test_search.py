@@ -245,3 +245,25 @@ def test_pruned_trials_count_towards_the_budget_and_are_reported(tmp_path):
     number, _, score = study.best()
     assert number not in {r.number for r in pruned}
     assert score == max(r.cv_score_mean for r in seen if r.ok)
+
+
+def test_a_trial_whose_process_died_before_its_first_heartbeat_is_failed_and_retried(
+    tmp_path, setup
+):
+    study = _open(tmp_path)
+    # A process that asked for a trial and was killed before recording a heartbeat.
+    with pytest.warns(UserWarning, match="Heartbeat of storage"):
+        orphan = study._study.ask()
+    _space().suggest(orphan)
+    seen: list[TrialResult] = []
+    # Without the fix the loop waits for the orphan forever; the timeout makes that a failure.
+    study.optimize(
+        setup, _space(), n_trials=4, timeout=60, show_progress_bar=False, on_trial=seen.append
+    )
+    trials = study._study.get_trials(deepcopy=False)
+    assert trials[orphan.number].state == optuna.trial.TrialState.FAIL
+    assert study.counts()["complete"] == 4
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == orphan.number]
+    assert len(retries) == 1 and retries[0].state == optuna.trial.TrialState.COMPLETE
+    assert retries[0].params == trials[orphan.number].params
+    assert any(r.number == orphan.number and r.error for r in seen)  # logged as failed
