@@ -167,7 +167,8 @@ def test_user_errors_exit_2_with_one_line_and_touch_no_store(tmp_path, overrides
 def test_an_interrupted_study_resumes_without_replaying(tmp_path, sig, code):
     store = tmp_path / "store"
     overrides = ("search.n_trials=30", "data=diabetes")
-    proc = cli(store, *overrides)
+    # Trials take milliseconds: a pause per trial keeps the study running to be interrupted.
+    proc = cli(store, *overrides, extra_env={"PIPELINE_TEST_PAUSE_IN_TRIAL": "0.1"})
     deadline = time.monotonic() + 120
     while complete_trials(store) < 4 and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -179,7 +179,8 @@ def test_sigterm_mid_study_moves_no_alias_and_the_rerun_resumes(tmp_path):
 
     store = tmp_path / "store"
     args = ("experiment=nightly", "data=diabetes", "search.n_trials=30")
-    proc = cli(store, *args)
+    # Trials take milliseconds: a pause per trial keeps the study running to be interrupted.
+    proc = cli(store, *args, extra_env={"PIPELINE_TEST_PAUSE_IN_TRIAL": "0.1"})
     deadline = time.monotonic() + 120
     while complete_trials(store) < 3:
         assert time.monotonic() < deadline and proc.poll() is None
