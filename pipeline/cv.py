@@ -245,7 +245,15 @@ class FastCV:
             S = S - count * np.outer(shift, shift)
             Xy = Xy - count * shift * y_shift
             yy = yy - count * y_shift**2
-            scale = _scale(np.diag(S) / count)
+            var = np.diag(S) / count
+            # A column constant on these rows has variance zero, but a difference of sums
+            # leaves rounding noise (even negative): what StandardScaler gives such a column,
+            # scale 1 and centred values of exactly zero, is set here.
+            constant = var <= 1e-9 * spread
+            S[constant, :] = 0.0
+            S[:, constant] = 0.0
+            Xy = np.where(constant, 0.0, Xy)
+            scale = _scale(np.where(constant, 0.0, var))
             gram = _Gram(
                 np.ascontiguousarray(S / np.outer(scale, scale)), Xy / scale, max(yy, 0.0), count
             )
@@ -257,6 +265,7 @@ class FastCV:
             }
 
         total = sums(None)
+        spread = np.diag(total[2]) / n  # each column's variance over all rows
         stats = {"full": summary(*total), "center": (center, y_center)}
         for i, (_, test) in enumerate(self.folds):
             held = sums(np.asarray(test))

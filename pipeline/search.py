@@ -702,10 +702,15 @@ class Study:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             self._fail_silent(running_trials)
             optuna.storages.fail_stale_trials(self._study)
-        failed = self._study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
+        trials = self._study.get_trials(deepcopy=False)
+        # Failed as dead here, not by their own process (whose tell(FAIL) does not take the
+        # lock): those have a retry queued, linked to them.
+        retried = {
+            t.system_attrs["failed_trial"] for t in trials if "failed_trial" in t.system_attrs
+        }
         dead = []
-        for t in failed:
-            if t.number not in running:
+        for t in trials:
+            if t.state != optuna.trial.TrialState.FAIL or t.number not in running & retried:
                 continue
             reason = "its process stopped sending heartbeats (killed or machine lost); retried once"
             if {"penalty", "alpha"} <= t.params.keys():

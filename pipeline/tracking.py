@@ -6,6 +6,7 @@ parent run is written by the caller's thread at the start and the end of the stu
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -366,10 +367,14 @@ class TrialLogger:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._queue.put(None)
+        with contextlib.suppress(TrialLoggingError):  # the worker is gone: reported below
+            self._put(None)
         while self._worker.is_alive() or not self._done.empty():
             self._collect(timeout=0.5)
         self._worker.join()
+        if self._error is None and self.count < self._submitted:
+            missing = self._submitted - self.count
+            self._error = f"the trial logger stopped with {missing} trials not logged"
         if self._error is not None and exc is None:
             raise TrialLoggingError(self._error)
 
@@ -382,30 +387,49 @@ class TrialLogger:
         self._collect()
         if self._error is not None:
             raise TrialLoggingError(self._error)
-        self._queue.put(result)
+        self._put(result)
         self._submitted += 1
 
-    def _collect(self, timeout: float | None = None) -> None:
-        """Read what the worker reported: (seconds, error) per trial."""
+    def _put(self, item: TrialResult | None) -> None:
+        """Queue ``item``; if the queue stays full, make sure the worker is still there."""
         while True:
             try:
-                seconds, error = (
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                self._collect()
+                if not self._worker.is_alive():
+                    raise TrialLoggingError(self._error or "the trial logger died") from None
+
+    def _collect(self, timeout: float | None = None) -> None:
+        """Read what the worker reported: (trial logged?, seconds, error) per message."""
+        while True:
+            try:
+                logged, seconds, error = (
                     self._done.get(timeout=timeout) if timeout else (self._done.get_nowait())
                 )
             except queue.Empty:
                 return
             self.seconds += seconds
-            self.count += 1
+            self.count += logged
             if error is not None and self._error is None:
                 self._error = error
             timeout = None
 
     def _work(self, parent_pid: int | None) -> None:
+        try:
+            self._serve(parent_pid)
+        except BaseException as exc:  # reported to the search's process, which raises it
+            self._done.put((False, 0.0, f"{type(exc).__name__}: {exc}"))
+
+    def _serve(self, parent_pid: int | None) -> None:
         if parent_pid is not None:
-            # A forked process: the search's process handles Ctrl-C and SIGTERM and then
-            # sends the end marker; the store's connections must be this process's own.
+            # A forked process: Ctrl-C reaches the whole process group, and the search's
+            # process handles it, then sends the end marker. SIGTERM gets its default back,
+            # so the process ends with its parent at exit. The store's connections must be this
+            # process's own.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler
             self.tracker.reconnect()
         failed = False
         while True:
@@ -425,7 +449,7 @@ class TrialLogger:
                 except Exception as exc:  # reported to the search's process
                     log.error("logging trial %d failed: %s", result.number, exc)
                     error, failed = f"{type(exc).__name__}: {exc}", True
-            self._done.put((time.perf_counter() - start, error))
+            self._done.put((True, time.perf_counter() - start, error))
 
     def log_trial(self, result: TrialResult) -> None:
         """One child run: params, CV metrics, coefficients table and plot, and the model."""

@@ -105,3 +105,15 @@ def test_convergence_is_read_from_the_solver():
     cv.max_iter = 2
     assert not cv.scores(Candidate(Penalty.l1, 0.001)).converged
     assert cv.scores(Candidate(Penalty.l2, 0.001)).converged  # closed form
+
+
+def test_a_column_constant_on_one_fold_s_training_rows():
+    # A rare indicator, 1 only on a few of fold 0's validation rows: constant (zero) on
+    # fold 0's training rows, where the sums leave rounding noise instead of zero variance.
+    X, y = make_regression(n_samples=400, n_features=6, noise=5, random_state=0)
+    cv = _fast(X, y)
+    rare = np.zeros(400)
+    rare[cv.folds[0][1][:3]] = 1.0
+    cv = _fast(np.column_stack([X, rare, rare + 1_000]), y)
+    assert cv.moments
+    _check(cv, rtol=1e-7)

@@ -102,3 +102,14 @@ def test_a_logging_error_reaches_the_caller(tracker, setup):
     broken.estimator = None  # no coefficients to log
     with pytest.raises(TrialLoggingError, match="TypeError"), logger:
         logger.submit(broken)
+
+
+def test_a_dead_logging_process_is_an_error_not_a_hang(tracker, setup):
+    parent = tracker.open_parent(None, run_name="p4", tags={}, params={})
+    logger = tracker.trial_logger(
+        parent, example_X=setup.X.head(3), example_y=setup.y.head(3), log_models=False
+    )
+    with pytest.raises(TrialLoggingError, match=r"not logged|died"), logger:
+        logger._worker.kill()  # as the OOM killer would
+        logger._worker.join()
+        logger.submit(evaluate(setup, Candidate(Penalty.l2, 0.5), number=0))
