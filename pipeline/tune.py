@@ -267,24 +267,41 @@ def _work(
 
     The parent run stays open: ``make tune`` (or a later one) reports, registers and closes it.
     """
-    show_bar = cfg.search.progress_bar and sys.stderr.isatty()
     tracker.settle_trial_runs(parent, older_than_s=cfg.search.grace_period)
-    with tracker.trial_logger(
+    with _trial_logger(cfg, tracker, parent, parts) as logger:
+        done = _optimize(cfg, setup, space, study, logger)
+    return _worker_summary(cfg, study, parent, done)
+
+
+def _trial_logger(
+    cfg: Config, tracker: tracking.Tracker, parent: str, parts: Split
+) -> tracking.TrialLogger:
+    return tracker.trial_logger(
         parent,
         example_X=parts.X_train.head(5),
         example_y=parts.y_train.head(5),
         log_models=cfg.tracking.log_trial_models,
-    ) as logger:
-        done = study.optimize(
-            setup,
-            space,
-            n_trials=cfg.search.n_trials,
-            timeout=cfg.search.timeout,
-            show_progress_bar=show_bar,
-            on_trial=_on_trial(logger, show_bar=show_bar),
-            prune=cfg.search.prune,
-        )
-    return _worker_summary(cfg, study, parent, done)
+    )
+
+
+def _optimize(
+    cfg: Config,
+    setup: search.CVSetup,
+    space: search.SearchSpace,
+    study: search.Study,
+    logger: tracking.TrialLogger,
+) -> int:
+    """Run the study's trials to its budget, each logged by ``logger``; return those run here."""
+    show_bar = cfg.search.progress_bar and sys.stderr.isatty()
+    return study.optimize(
+        setup,
+        space,
+        n_trials=cfg.search.n_trials,
+        timeout=cfg.search.timeout,
+        show_progress_bar=show_bar,
+        on_trial=_on_trial(logger, show_bar=show_bar),
+        prune=cfg.search.prune,
+    )
 
 
 def _worker_summary(cfg: Config, study: search.Study, parent: str, done: int) -> dict[str, Any]:
@@ -335,23 +352,11 @@ def _search_and_report(
 ) -> dict[str, Any]:
     from pipeline import search
 
-    example_X, example_y = parts.X_train.head(5), parts.y_train.head(5)
-    show_bar = cfg.search.progress_bar and sys.stderr.isatty()
     tracker.settle_trial_runs(parent, older_than_s=cfg.search.grace_period)
 
     start = time.perf_counter()
-    with tracker.trial_logger(
-        parent, example_X=example_X, example_y=example_y, log_models=cfg.tracking.log_trial_models
-    ) as logger:
-        study.optimize(
-            setup,
-            space,
-            n_trials=cfg.search.n_trials,
-            timeout=cfg.search.timeout,
-            show_progress_bar=show_bar,
-            on_trial=_on_trial(logger, show_bar=show_bar),
-            prune=cfg.search.prune,
-        )
+    with _trial_logger(cfg, tracker, parent, parts) as logger:
+        _optimize(cfg, setup, space, study, logger)
         searched = time.perf_counter() - start
         if logger.pending():
             log.info("search done; logging the last %d trials to MLflow", logger.pending())
@@ -359,12 +364,7 @@ def _search_and_report(
     # now: workers get a grace period) are logged here, evaluated again.
     missing = _unlogged(cfg, study, tracker, parent)
     if missing:
-        with tracker.trial_logger(
-            parent,
-            example_X=example_X,
-            example_y=example_y,
-            log_models=cfg.tracking.log_trial_models,
-        ) as logger:
+        with _trial_logger(cfg, tracker, parent, parts) as logger:
             for number, candidate in missing.items():
                 logger.submit(search.evaluate(setup, candidate, number=number))
     study_time = time.perf_counter() - start
@@ -448,7 +448,7 @@ def _search_and_report(
         params={f"best_{k}": v for k, v in best.params().items()},
         metrics=metrics,
         best_model=best_model,
-        example=example_X,
+        example=parts.X_train.head(5),
         coefficients=coefs,
         figures=figures,
         config_yaml=OmegaConf.to_yaml(OmegaConf.create(_public_config(cfg))),

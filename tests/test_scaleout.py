@@ -45,6 +45,19 @@ def _env(postgres, stores: dict[str, str]) -> dict[str, str]:
     }
 
 
+def _running_trials(url: str) -> int | None:
+    """How many trials of the one study in ``url`` are running (None: no study yet)."""
+    import optuna
+
+    try:
+        storage = _storage(url)
+        (summary,) = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    except (ValueError, Exception):  # no study, or no schema yet
+        return None
+    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    return len(study.get_trials(states=(optuna.trial.TrialState.RUNNING,)))
+
+
 def _storage(url: str):
     """Optuna's storage without a connection pool: no connection outlives a call."""
     import optuna
@@ -147,7 +160,6 @@ def _wait_for(predicate, timeout: float = 240.0, what: str = "") -> None:
 def test_a_killed_worker_s_trial_is_failed_retried_and_the_budget_stays_exact(
     tmp_path, postgres, pg_stores
 ):
-    import optuna
 
     env = {**_env(postgres, pg_stores), **SLOW_ENV}
     slow = (*SLOW, "search.n_trials=8")
@@ -157,14 +169,7 @@ def test_a_killed_worker_s_trial_is_failed_retried_and_the_budget_stays_exact(
 
     def both_in_a_trial() -> bool:
         assert victim.poll() is None and survivor.poll() is None
-        try:
-            storage = _storage(url)
-            (summary,) = optuna.get_all_study_summaries(storage, include_best_trial=False)
-        except (ValueError, Exception):  # no study, or no schema yet
-            return False
-        study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        running = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
-        return len(running) == 2  # one per worker
+        return _running_trials(url) == 2  # one per worker
 
     _wait_for(both_in_a_trial, what="two running trials")
     victim.send_signal(signal.SIGKILL)
@@ -217,13 +222,7 @@ def test_with_no_survivor_make_tune_cleans_up_first(tmp_path, postgres, pg_store
 
     def in_a_trial() -> bool:
         assert victim.poll() is None
-        try:
-            storage = _storage(url)
-            (summary,) = optuna.get_all_study_summaries(storage, include_best_trial=False)
-        except (ValueError, Exception):  # no study, or no schema yet
-            return False
-        study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        return len(study.get_trials(states=(optuna.trial.TrialState.RUNNING,))) == 1
+        return _running_trials(url) == 1
 
     _wait_for(in_a_trial, what="a running trial")
     victim.send_signal(signal.SIGKILL)
