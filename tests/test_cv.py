@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import make_classification, make_regression
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from pipeline.config import Penalty, Task
-from pipeline.cv import FastCV, reference_scores
+from pipeline.cv import FastCV, reference_scores, roc_auc
 from pipeline.models import Candidate, make_estimator
 
 # A tight solver tolerance: the fast path and a fresh fit then reach the same optimum, so
@@ -117,3 +118,36 @@ def test_a_column_constant_on_one_fold_s_training_rows():
     cv = _fast(np.column_stack([X, rare, rare + 1_000]), y)
     assert cv.moments
     _check(cv, rtol=1e-7)
+
+
+def test_binary_logistic_regression_by_newton_steps():
+    # Tall binary data with two redundant (collinear) columns, where saga crawls: the Newton
+    # path must reach scikit-learn's optimum, from cold starts, warm starts across penalty
+    # types and the fold's reused Hessian alike.
+    X, y = make_classification(
+        n_samples=400, n_features=8, n_informative=4, n_redundant=2, random_state=3
+    )
+    cv = _fast(X, y, task=Task.classification, scoring="roc_auc")
+    _check(cv, rtol=1e-6)
+    assert "hessian" in cv._array_fold(0)._cache  # the Newton path, not scikit-learn's solver
+    fold = cv._array_fold(0)
+    model, converged = fold.fit(cv, Candidate(Penalty.l1, 0.01))
+    reference = cv.model(Candidate(Penalty.l1, 0.01)).fit(fold.X_train, fold.y_train)
+    assert converged
+    np.testing.assert_allclose(
+        model.decision_function(fold.X_test), reference.decision_function(fold.X_test), atol=1e-6
+    )
+
+
+def test_newton_reports_no_convergence_within_max_iter():
+    X, y = make_classification(n_samples=300, n_features=6, random_state=0)
+    cv = _fast(X, y, task=Task.classification, scoring="roc_auc")
+    cv.max_iter = 1
+    assert not cv.scores(Candidate(Penalty.l1, 0.001)).converged
+
+
+def test_roc_auc_counts_ties_as_roc_auc_score_does():
+    rng = np.random.default_rng(0)
+    labels = rng.random(500) < 0.3
+    scores = np.round(rng.normal(size=500) + labels, 1)  # many ties
+    assert roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-15)
