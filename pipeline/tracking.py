@@ -11,16 +11,19 @@ import logging
 import multiprocessing
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 # MLflow sends usage telemetry unless told not to; a tuning job has no business doing that.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -343,6 +346,7 @@ class TrialLogger:
         self.parent_run_id = parent_run_id
         self.signature = signature
         self.log_models = log_models
+        self._models = ModelFolders(signature, tracker.pip_requirements)
         self.seconds = 0.0
         self.count = 0
         self._submitted = 0
@@ -513,19 +517,79 @@ class TrialLogger:
             title = f"Coefficients, trial {result.number}: {candidate.label}"
             (folder / "coefficients.svg").write_text(plots.coefficient_svg(coefs, title=title))
             if self.log_models:
-                # Pickle: skops took ~200 ms a model here (it looks up installed package
-                # versions on every save), pickle ~10 ms. The registered best model is skops.
-                mlflow.sklearn.save_model(
-                    result.estimator,
-                    folder / "model",
-                    pip_requirements=self.tracker.pip_requirements,
-                    signature=self.signature,
-                    serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
-                )
+                self._models.save(result.estimator, folder / "model")
             # The run's artifact store, from the run just created (client.log_artifacts
             # would look the run up again).
             get_artifact_repository(artifact_uri).log_artifacts(str(folder))
         client.set_terminated(run_id, "FINISHED")
+
+
+class ModelFolders:
+    """Trial models saved as ``mlflow.sklearn.save_model`` saves them (pickle format), at a
+    fraction of its cost.
+
+    Pickle: skops took ~200 ms a model here (it looks up installed package versions on every
+    save). The registered best model is skops. The first folder comes from ``save_model``.
+    Every later one is the same but for the pickle and three MLmodel fields: the model's
+    uuid, creation time and size. So its other files are copied and those fields filled
+    in, which spares re-serializing the signature's YAML (most of the cost, and growing
+    with the number of columns). If save_model's output ever stops matching that shape,
+    every folder comes from save_model.
+    """
+
+    FIELDS: ClassVar[dict[str, re.Pattern]] = {
+        "model_size_bytes": re.compile(r"^model_size_bytes: \d+$", re.M),
+        "model_uuid": re.compile(r"^model_uuid: [0-9a-f]{32}$", re.M),
+        "utc_time_created": re.compile(r"^utc_time_created: '[^'\n]*'$", re.M),
+    }
+    PICKLE = "model.pkl"
+
+    def __init__(self, signature, pip_requirements: list[str]):
+        self.signature = signature
+        self.pip_requirements = pip_requirements
+        self._template: dict[str, str] | None = None
+        self._usable = True
+
+    def save(self, estimator, path: Path) -> None:
+        if self._template is None or not self._usable:
+            mlflow.sklearn.save_model(
+                estimator,
+                path,
+                pip_requirements=self.pip_requirements,
+                signature=self.signature,
+                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
+            )
+            if self._template is None:
+                self._template = self._read(path)
+            return
+        path.mkdir(parents=True)
+        mlflow.sklearn._save_model(
+            estimator, str(path / self.PICKLE), mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE, None
+        )
+        values = {
+            "model_size_bytes": str((path / self.PICKLE).stat().st_size),
+            "model_uuid": uuid.uuid4().hex,
+            "utc_time_created": f"'{datetime.now(UTC).replace(tzinfo=None)}'",
+        }
+        for name, text in self._template.items():
+            if name == "MLmodel":
+                for key, pattern in self.FIELDS.items():
+                    text = pattern.sub(f"{key}: {values[key]}", text)
+            (path / name).write_text(text)
+
+    def _read(self, path: Path) -> dict[str, str]:
+        files = {f.name: f for f in path.iterdir()}
+        if (
+            self.PICKLE not in files
+            or "MLmodel" not in files
+            or any(f.is_dir() for f in files.values())
+        ):
+            self._usable = False
+            return {}
+        template = {name: f.read_text() for name, f in files.items() if name != self.PICKLE}
+        mlmodel = template["MLmodel"]
+        self._usable = all(len(p.findall(mlmodel)) == 1 for p in self.FIELDS.values())
+        return template
 
 
 class TrialLoggingError(RuntimeError):

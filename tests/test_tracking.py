@@ -113,3 +113,40 @@ def test_a_dead_logging_process_is_an_error_not_a_hang(tracker, setup):
         logger._worker.kill()  # as the OOM killer would
         logger._worker.join()
         logger.submit(evaluate(setup, Candidate(Penalty.l2, 0.5), number=0))
+
+
+def test_trial_model_folders_are_what_save_model_writes(tmp_path, setup):
+    import mlflow
+
+    from pipeline.tracking import ModelFolders, _signature
+
+    signature = _signature(setup.X.head(3), setup.y.head(3).to_numpy())
+    requirements = mlflow.sklearn.get_default_pip_requirements()
+    folders = ModelFolders(signature, requirements)
+    first = evaluate(setup, Candidate(Penalty.l1, 0.5), number=0).estimator
+    second = evaluate(setup, Candidate(Penalty.l2, 3.0), number=1).estimator
+    folders.save(first, tmp_path / "first")
+    folders.save(second, tmp_path / "second")  # from the template
+    folders.save(second, tmp_path / "third")
+    mlflow.sklearn.save_model(
+        second,
+        tmp_path / "plain",
+        pip_requirements=requirements,
+        signature=signature,
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
+    )
+    got, want = tmp_path / "second", tmp_path / "plain"
+    assert sorted(p.name for p in got.iterdir()) == sorted(p.name for p in want.iterdir())
+    for name in ("conda.yaml", "python_env.yaml", "requirements.txt", "model.pkl"):
+        assert (got / name).read_bytes() == (want / name).read_bytes(), name
+    mine, theirs, later = (
+        mlflow.models.Model.load(str(p / "MLmodel")) for p in (got, want, tmp_path / "third")
+    )
+    assert len({mine.model_uuid, theirs.model_uuid, later.model_uuid}) == 3
+    assert mine.model_size_bytes == theirs.model_size_bytes
+    assert mine.utc_time_created[:10] == theirs.utc_time_created[:10]
+    for key in ("utc_time_created", "model_uuid"):
+        setattr(mine, key, getattr(theirs, key))
+    assert mine.to_dict() == theirs.to_dict()
+    loaded = mlflow.sklearn.load_model(str(got))
+    np.testing.assert_allclose(loaded.predict(setup.X), second.predict(setup.X))
