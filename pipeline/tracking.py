@@ -51,6 +51,7 @@ from mlflow.utils.mlflow_tags import (
     MLFLOW_GIT_COMMIT,
     MLFLOW_PARENT_RUN_ID,
 )
+from sklearn.dummy import DummyRegressor
 from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline import evaluate, plots, sqlite
@@ -373,8 +374,10 @@ class TrialLogger:
     def __exit__(self, exc_type, exc, tb) -> None:
         with contextlib.suppress(TrialLoggingError):  # the worker is gone: reported below
             self._put(None)
+        # A short poll: the worker ends right after its last message, and a long wait for a
+        # message that never comes would be added to every study's time.
         while self._worker.is_alive() or not self._done.empty():
-            self._collect(timeout=0.5)
+            self._collect(timeout=0.01)
         self._worker.join()
         if self._error is None and self.count < self._submitted:
             missing = self._submitted - self.count
@@ -435,6 +438,8 @@ class TrialLogger:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler
             self.tracker.reconnect()
+        if self.log_models:
+            self._models.prepare()
         failed = False
         while True:
             try:
@@ -549,6 +554,15 @@ class ModelFolders:
         self.pip_requirements = pip_requirements
         self._template: dict[str, str] | None = None
         self._usable = True
+
+    def prepare(self) -> None:
+        """Write the template now, from a stand-in model (nothing in the files but the pickle
+        and its size depends on the model): save_model's first call scans the installed
+        packages (~0.5 s), which then overlaps the search's first trials."""
+        if self._template is None:
+            with tempfile.TemporaryDirectory() as tmp:
+                stand_in = DummyRegressor().fit(np.zeros((1, 1)), np.zeros(1))
+                self.save(stand_in, Path(tmp, "model"))
 
     def save(self, estimator, path: Path) -> None:
         if self._template is None or not self._usable:
