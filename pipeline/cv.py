@@ -370,9 +370,19 @@ class FastCV:
         return Scores(cv, train, converged)
 
     def _score(self, scorer, model, X: np.ndarray, y: np.ndarray) -> float:
-        """``scorer(model, X, y)``; ROC AUC of a binary linear model without the scorer's
-        overhead (a few times the cost of the Newton step before it)."""
-        if self.scoring == "roc_auc" and getattr(model, "coef_", np.empty((2, 0))).shape[0] == 1:
+        """``scorer(model, X, y)`` without the scorer's input checks on X, which cost more
+        than the fit on wide data: a regression model's predictions are one matrix-vector
+        product (squared-error scores are then computed here); ROC AUC of a binary
+        logistic model comes from its decision values."""
+        if self.task == Task.regression:
+            predictions = X @ model.coef_ + model.intercept_
+            if self.scoring in _SQUARED_ERROR:
+                residual = y - predictions
+                centered = y - y.mean()
+                score = _SQUARED_ERROR[self.scoring]
+                return float(score(float(residual @ residual), len(y), float(centered @ centered)))
+            return float(scorer(_Fixed(predictions), None, y))
+        if self.scoring == "roc_auc" and model.coef_.shape[0] == 1:
             positive = y == model.classes_[1]
             if 0 < positive.sum() < len(y):
                 return roc_auc(positive, X @ model.coef_[0] + model.intercept_[0])

@@ -83,9 +83,12 @@ def test_tall_regression_with_categories_from_preprocessed_folds():
     _check(cv, rtol=1e-7)
 
 
-def test_wide_regression_kernel_ridge_and_lasso_paths():
+@pytest.mark.parametrize(
+    "scoring", ["neg_root_mean_squared_error", "r2", "neg_mean_absolute_error"]
+)
+def test_wide_regression_kernel_ridge_and_lasso_paths(scoring):
     X, y = make_regression(n_samples=60, n_features=200, n_informative=10, noise=5, random_state=0)
-    cv = _fast(X, y)
+    cv = _fast(X, y, scoring=scoring)
     assert not cv.moments
     _check(cv, rtol=1e-6)
 
