@@ -53,6 +53,7 @@ from mlflow.utils.mlflow_tags import (
 )
 from sklearn.dummy import DummyRegressor
 from sqlalchemy.exc import SQLAlchemyError
+from threadpoolctl import threadpool_limits
 
 from pipeline import evaluate, plots, sqlite
 from pipeline.config import mask_url, unreachable
@@ -438,6 +439,8 @@ class TrialLogger:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler
             self.tracker.reconnect()
+            # No BLAS threads of its own to spin on the search's core (see Study.optimize).
+            threadpool_limits(limits=1)
         if self.log_models:
             self._models.prepare()
         failed = False

@@ -109,6 +109,27 @@ def test_guesses_come_first_and_l1_ratio_only_for_elasticnet(tmp_path, setup):
     assert score >= max(seen[0].cv_score_mean, seen[1].cv_score_mean)
 
 
+def test_trials_run_on_one_blas_thread_and_the_limit_is_lifted_after(tmp_path, setup):
+    from threadpoolctl import threadpool_info
+
+    def threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    before = threads()
+    during: list[set[int]] = []
+    study = _open(tmp_path)
+    study.optimize(
+        setup,
+        _space(),
+        n_trials=3,
+        timeout=None,
+        show_progress_bar=False,
+        on_trial=lambda result: during.append(threads()),
+    )
+    assert during == [{1}] * 3
+    assert threads() == before
+
+
 def test_trials_frame_and_importances_come_from_the_study(tmp_path, setup):
     study = _open(tmp_path)
     seen = _run(study, setup, 8)
