@@ -667,8 +667,11 @@ class Study:
         """A new (or queued) trial if the budget has room; None once it is spent or time is up."""
         while True:
             with self._lock.hold(TRIAL_LOCK):
-                dead = self._fail_stale_trials()
                 trials = self._study.get_trials(deepcopy=False, states=_LIVE)
+                running = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+                dead = self._fail_stale_trials(running)
+                if running:  # some may have been failed (and requeued) just now
+                    trials = self._study.get_trials(deepcopy=False, states=_LIVE)
                 complete = sum(t.state in DONE for t in trials)
                 trial = None
                 if complete < n_trials and len(trials) < n_trials:
@@ -691,17 +694,17 @@ class Study:
             interrupt.check()
             time.sleep(poll_s)  # the last trials run in other processes; one may yet fail
 
-    def _fail_stale_trials(self) -> list[TrialResult]:
-        """Fail the running trials whose process stopped beating; each is queued once more.
+    def _fail_stale_trials(
+        self, running_trials: list[optuna.trial.FrozenTrial]
+    ) -> list[TrialResult]:
+        """Fail the running trials (of ``running_trials``, just read) whose process stopped
+        beating; each is queued once more.
 
         Called under the trial lock, inside which every process asks for a trial and records
         its first heartbeat: a running trial with no heartbeat at all belongs to a process
         that died in between (kill -9). Optuna only fails trials whose heartbeat went
         stale, so those are failed here, at once, with the same retry.
         """
-        running_trials = self._study.get_trials(
-            deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
-        )
         running = {t.number for t in running_trials}
         if not running:
             return []
@@ -751,7 +754,8 @@ class Study:
         None when another process failed the trial meanwhile, its heartbeats having come later
         than ``grace_period`` (an overloaded machine): that process logged and requeued it.
         """
-        retry_of = self._backend.get_trial_system_attrs(trial._trial_id).get("failed_trial")
+        # Read when the trial was created (a queued retry carries it from the start).
+        retry_of = trial._cached_frozen_trial.system_attrs.get("failed_trial")
         try:
             return self._evaluate_and_tell(trial, setup, space, retry_of, prune)
         except optuna.exceptions.UpdateFinishedTrialError:
