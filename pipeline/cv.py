@@ -51,6 +51,8 @@ CHUNK_VALUES = 4 * 1024 * 1024
 # Binary logistic regression uses the Newton method up to this many features (a p x p
 # Hessian per step); wider data keeps scikit-learn's solvers.
 NEWTON_MAX_FEATURES = 2_000
+# With the L2 penalty alone lbfgs needs no Hessian: faster from a few hundred features on.
+NEWTON_MAX_FEATURES_L2 = 200
 # Coordinate-descent sweeps per Newton step: the quadratic model need not be solved exactly.
 NEWTON_INNER_SWEEPS = 200
 
@@ -201,17 +203,21 @@ class FastCV:
 
     def refit(self, candidate: Candidate) -> Pipeline:
         """``candidate``'s pipeline fitted on all training rows."""
+        return self.refit_with_status(candidate)[0]
+
+    def refit_with_status(self, candidate: Candidate) -> tuple[Pipeline, bool]:
+        """``candidate``'s pipeline fitted on all training rows, and whether it converged."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             if self.moments:
                 prep = self._full_scaler()
                 stats = self._moment_stats()
-                model, _ = self._moment_model(candidate, stats["full"])
+                model, converged = self._moment_model(candidate, stats["full"])
             else:
                 fold = self._array_fold(-1)
                 prep = fold.prep
-                model, _ = fold.fit(self, candidate)
-        return Pipeline([("prep", prep), ("model", model)])
+                model, converged = fold.fit(self, candidate)
+        return Pipeline([("prep", prep), ("model", model)]), converged
 
     # -- tall numeric regression: Gram matrices from sums ----------------------------------
 
@@ -420,7 +426,9 @@ class _ArrayFold:
             if n > p:
                 return self._enet_gram(cv, candidate)
             return self._enet_path(cv, candidate)
-        if n > p and p <= NEWTON_MAX_FEATURES and len(self._classes()) == 2:
+        ratio = L1_RATIO.get(candidate.penalty, candidate.l1_ratio)
+        limit = NEWTON_MAX_FEATURES if ratio > 0 else NEWTON_MAX_FEATURES_L2
+        if n > p and p <= limit and len(self._classes()) == 2:
             return self._logistic_newton(cv, candidate)
         return self._logistic(cv, candidate)
 
@@ -438,6 +446,9 @@ class _ArrayFold:
         if start is None:
             share = float(target.mean())
             start = (None, _Point(np.zeros(self.X_train.shape[1]), math.log(share / (1 - share))))
+        elif not isinstance(start[1], _Point):  # solved by lbfgs (L2 with many features)
+            coef, intercept = start[1]
+            start = (start[0], _Point(np.ravel(coef), float(np.ravel(intercept)[0])))
         result = _newton_logistic(
             self.X_train,
             target,
@@ -641,7 +652,7 @@ class _Newton:
     point: _Point
     n_iter: int
     converged: bool
-    hessian: tuple | None
+    hessian: _Hessian | None
 
 
 def _log_loss(eta: np.ndarray, target: np.ndarray) -> float:
@@ -659,18 +670,31 @@ def _violation(g: np.ndarray, w: np.ndarray, l1: float, l2: float) -> float:
     return float(np.max(np.abs(np.where(w != 0, gw + l1 * np.sign(w), shrunk)), initial=0.0))
 
 
-def _hessian(X: np.ndarray, prob: np.ndarray) -> tuple:
-    """X'VX with the unpenalized intercept eliminated (its Schur complement), X'v, 1'v, and
-    the Schur complement's pseudo-inverse."""
-    v = prob * (1.0 - prob)
-    root = X * np.sqrt(v)[:, None]
-    hb = X.T @ v
-    hbb = float(v.sum())
-    Q = np.ascontiguousarray(root.T @ root - np.outer(hb, hb) / hbb)
-    values, vectors = np.linalg.eigh(Q)
-    keep = values > values[-1] * Q.shape[0] * np.finfo(float).eps
-    pinv = (vectors[:, keep] / values[keep]) @ vectors[:, keep].T
-    return Q, hb, hbb, pinv
+@dataclass
+class _Hessian:
+    """X'VX with the unpenalized intercept eliminated (its Schur complement Q), X'v, 1'v."""
+
+    Q: np.ndarray
+    hb: np.ndarray
+    hbb: float
+    _pinv: np.ndarray | None = None
+
+    @classmethod
+    def at(cls, X: np.ndarray, prob: np.ndarray) -> _Hessian:
+        v = prob * (1.0 - prob)
+        root = X * np.sqrt(v)[:, None]
+        hb = X.T @ v
+        hbb = float(v.sum())
+        return cls(np.ascontiguousarray(root.T @ root - np.outer(hb, hb) / hbb), hb, hbb)
+
+    @property
+    def pinv(self) -> np.ndarray:
+        """Q's pseudo-inverse (for the coordinate descent's duality gap), computed once."""
+        if self._pinv is None:
+            values, vectors = np.linalg.eigh(self.Q)
+            keep = values > values[-1] * self.Q.shape[0] * np.finfo(float).eps
+            self._pinv = (vectors[:, keep] / values[keep]) @ vectors[:, keep].T
+        return self._pinv
 
 
 def _newton_logistic(
@@ -682,7 +706,7 @@ def _newton_logistic(
     *,
     tol: float,
     max_iter: int,
-    hessian: tuple | None = None,
+    hessian: _Hessian | None = None,
 ) -> _Newton:
     """Minimise sum(log loss) + alpha (ratio |w|_1 + (1 - ratio) |w|^2 / 2), the intercept
     unpenalized: LogisticRegression(C=1/alpha, l1_ratio=ratio)'s objective.
@@ -699,6 +723,7 @@ def _newton_logistic(
     loss = _log_loss(eta, target) if start.loss is None else start.loss
     gradient, prob = start.gradient, None
     n_iter, converged, last, stalled = 0, False, math.inf, 0
+    progress, objective_now = math.inf, loss + _penalty(w, l1, l2)
     inner_tol = 1e-10  # the coordinate descent's duality gap, relative; tightened on a stall
     while True:
         if gradient is None:
@@ -707,27 +732,26 @@ def _newton_logistic(
             gradient = X.T @ residual, float(residual.sum())
         g, gb = gradient
         violation = max(_violation(g, w, l1, l2), abs(gb))
-        if n_iter > 0 and violation <= tol * n:
+        # As lbfgs: a small gradient. And, as a Newton method should, a last step that no
+        # longer moved the objective: on nearly separable folds the loss is so flat that
+        # the gradient is small far from the optimum.
+        if n_iter > 0 and violation <= tol * n and progress <= tol * abs(objective_now):
             converged = True
             break
         if n_iter >= max_iter:
             break
-        if violation >= last:
-            stalled += 1
-            if stalled == 3:  # no progress left within rounding: stay, unconverged
-                break
         if hessian is None or violation > 0.1 * last:
-            hessian = _hessian(X, expit(eta) if prob is None else prob)
+            hessian = _Hessian.at(X, expit(eta) if prob is None else prob)
             if n_iter > 0:
                 inner_tol = max(inner_tol * 1e-3, 1e-18)
         last = violation
-        Q, hb, hbb, pinv = hessian
+        Q, hb, hbb = hessian.Q, hessian.hb, hessian.hbb
         q = Q @ w - (g - hb * (gb / hbb))
         if l1 == 0:
             w_new = np.linalg.solve(Q + l2 * np.eye(p), q)
         else:
             # The solver's duality gap reads the norm of a y with Q = A'A, q = A'y.
-            y_norm = math.sqrt(max(float(q @ pinv @ q), 0.0))
+            y_norm = math.sqrt(max(float(q @ hessian.pinv @ q), 0.0))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 w_new = np.asarray(
@@ -758,9 +782,18 @@ def _newton_logistic(
             t *= 0.5
             if t < 1e-10:  # no descent left within rounding: stay, unconverged
                 return _Newton(_Point(w, b, loss, gradient), n_iter, False, hessian)
+        new_objective = trial_loss + _penalty(w + t * dw, l1, l2)
+        # No progress left within rounding (the tolerance is out of reach): stop, unconverged.
+        progress, objective_now = objective - new_objective, new_objective
+        stalled = stalled + 1 if progress <= 1e-13 * abs(objective) else 0
         w, b, eta, loss = w + t * dw, b + t * db, eta + t * step, trial_loss
         gradient = prob = None
         n_iter += 1
+        if stalled == 3:
+            prob = expit(eta)
+            residual = prob - target
+            gradient = X.T @ residual, float(residual.sum())
+            break
     return _Newton(_Point(w, b, loss, gradient), n_iter, converged, hessian)
 
 

@@ -197,8 +197,8 @@ def evaluate(
     if pause := os.environ.get(PAUSE_IN_TRIAL):  # fault injection for the kill -9 tests
         time.sleep(float(pause))
     scores = setup.fast.scores(candidate, on_fold=on_fold)
-    final = setup.fast.refit(candidate)
-    converged = scores.converged and _converged(final, setup.max_iter)
+    final, refit_converged = setup.fast.refit_with_status(candidate)
+    converged = scores.converged and refit_converged and _converged(final, setup.max_iter)
     elapsed = time.perf_counter() - start
     return TrialResult(number, candidate, scores.cv, elapsed, converged, final, None, scores.train)
 

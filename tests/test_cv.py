@@ -154,3 +154,28 @@ def test_roc_auc_counts_ties_as_roc_auc_score_does():
     labels = rng.random(500) < 0.3
     scores = np.round(rng.normal(size=500) + labels, 1)  # many ties
     assert roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-15)
+
+
+def test_a_warm_start_far_from_the_optimum_still_reaches_it():
+    # Found in review: from a distant solution the gradient can grow for a few steps while
+    # the objective falls; the solve must go on to the optimum, at the default tolerance too.
+    X, y = make_classification(
+        n_samples=270, n_features=34, n_informative=10, class_sep=2.0, random_state=2
+    )
+    target = Candidate(Penalty.l1, 0.4)
+    cv = _fast(X, y, task=Task.classification, scoring="roc_auc")
+    cv.tol = 1e-4
+    cv.scores(Candidate(Penalty.l2, 1e-3))
+    scores = cv.scores(target)
+    assert scores.converged
+    reference = reference_scores(_fast(X, y, task=Task.classification, scoring="roc_auc"), target)
+    np.testing.assert_allclose(scores.cv, reference, rtol=1e-3)
+
+
+def test_newton_warm_starts_from_lbfgs_solutions(monkeypatch):
+    # With many features the L2 penalty alone keeps lbfgs; L1 and elasticnet trials on the
+    # same fold may then start from an lbfgs solution.
+    monkeypatch.setattr("pipeline.cv.NEWTON_MAX_FEATURES_L2", 3)
+    X, y = make_classification(n_samples=300, n_features=6, n_informative=4, random_state=5)
+    cv = _fast(X, y, task=Task.classification, scoring="roc_auc")
+    _check(cv, rtol=1e-5)
