@@ -723,19 +723,21 @@ def _newton_logistic(
     loss = _log_loss(eta, target) if start.loss is None else start.loss
     gradient, prob = start.gradient, None
     n_iter, converged, last, stalled = 0, False, math.inf, 0
-    progress, objective_now = math.inf, loss + _penalty(w, l1, l2)
+    objective, progress = loss + _penalty(w, l1, l2), math.inf
     inner_tol = 1e-10  # the coordinate descent's duality gap, relative; tightened on a stall
     while True:
         if gradient is None:
             prob = expit(eta)
             residual = prob - target
             gradient = X.T @ residual, float(residual.sum())
+        if stalled == 3:  # no progress left within rounding (tol out of reach): unconverged
+            break
         g, gb = gradient
         violation = max(_violation(g, w, l1, l2), abs(gb))
         # As lbfgs: a small gradient. And, as a Newton method should, a last step that no
         # longer moved the objective: on nearly separable folds the loss is so flat that
         # the gradient is small far from the optimum.
-        if n_iter > 0 and violation <= tol * n and progress <= tol * abs(objective_now):
+        if n_iter > 0 and violation <= tol * n and progress <= tol * abs(objective):
             converged = True
             break
         if n_iter >= max_iter:
@@ -772,28 +774,21 @@ def _newton_logistic(
                 )
         dw = w_new - w
         db = -(gb + hb @ dw) / hbb
-        objective = loss + _penalty(w, l1, l2)
         decrease = g @ dw + gb * db + _penalty(w_new, l1, l2) - _penalty(w, l1, l2)
         step, t = X @ dw + db, 1.0
         while True:
             trial_loss = _log_loss(eta + t * step, target)
-            if trial_loss + _penalty(w + t * dw, l1, l2) <= objective + 0.01 * t * decrease:
+            trial = trial_loss + _penalty(w + t * dw, l1, l2)
+            if trial <= objective + 0.01 * t * decrease:
                 break
             t *= 0.5
             if t < 1e-10:  # no descent left within rounding: stay, unconverged
                 return _Newton(_Point(w, b, loss, gradient), n_iter, False, hessian)
-        new_objective = trial_loss + _penalty(w + t * dw, l1, l2)
-        # No progress left within rounding (the tolerance is out of reach): stop, unconverged.
-        progress, objective_now = objective - new_objective, new_objective
+        progress = objective - trial
         stalled = stalled + 1 if progress <= 1e-13 * abs(objective) else 0
-        w, b, eta, loss = w + t * dw, b + t * db, eta + t * step, trial_loss
+        w, b, eta, loss, objective = w + t * dw, b + t * db, eta + t * step, trial_loss, trial
         gradient = prob = None
         n_iter += 1
-        if stalled == 3:
-            prob = expit(eta)
-            residual = prob - target
-            gradient = X.T @ residual, float(residual.sum())
-            break
     return _Newton(_Point(w, b, loss, gradient), n_iter, converged, hessian)
 
 

@@ -555,20 +555,21 @@ class ModelFolders:
     def __init__(self, signature, pip_requirements: list[str]):
         self.signature = signature
         self.pip_requirements = pip_requirements
+        # None until the first folder is written; empty if save_model's output did not have
+        # the expected shape (every folder then comes from save_model).
         self._template: dict[str, str] | None = None
-        self._usable = True
 
     def prepare(self) -> None:
         """Write the template now, from a stand-in model (nothing in the files but the pickle
         and its size depends on the model): save_model's first call scans the installed
-        packages (~0.5 s), which then overlaps the search's first trials."""
+        packages (a fraction of a second), which then overlaps the search's first trials."""
         if self._template is None:
             with tempfile.TemporaryDirectory() as tmp:
                 stand_in = DummyRegressor().fit(np.zeros((1, 1)), np.zeros(1))
                 self.save(stand_in, Path(tmp, "model"))
 
     def save(self, estimator, path: Path) -> None:
-        if self._template is None or not self._usable:
+        if not self._template:
             mlflow.sklearn.save_model(
                 estimator,
                 path,
@@ -601,12 +602,10 @@ class ModelFolders:
             or "MLmodel" not in files
             or any(f.is_dir() for f in files.values())
         ):
-            self._usable = False
             return {}
         template = {name: f.read_text() for name, f in files.items() if name != self.PICKLE}
         mlmodel = template["MLmodel"]
-        self._usable = all(len(p.findall(mlmodel)) == 1 for p in self.FIELDS.values())
-        return template
+        return template if all(len(p.findall(mlmodel)) == 1 for p in self.FIELDS.values()) else {}
 
 
 class TrialLoggingError(RuntimeError):
