@@ -288,3 +288,110 @@ def test_a_trial_whose_process_died_before_its_first_heartbeat_is_failed_and_ret
     assert len(retries) == 1 and retries[0].state == optuna.trial.TrialState.COMPLETE
     assert retries[0].params == trials[orphan.number].params
     assert any(r.number == orphan.number and r.error for r in seen)  # logged as failed
+
+
+def _stored(path, study: Study) -> list[optuna.trial.FrozenTrial]:
+    """The study's trials as another process reads them from the storage."""
+    return optuna.load_study(study_name=study.name, storage=f"sqlite:///{path}").get_trials()
+
+
+def test_a_local_study_runs_in_memory_and_stores_what_the_stored_study_would(tmp_path, setup):
+    # The straightforward way: every ask, suggestion and tell on the stored study, as
+    # workers sharing a PostgreSQL study do.
+    (tmp_path / "shared").mkdir()
+    shared = _open(tmp_path / "shared")
+    shared._shared = True
+    expected = _run(shared, setup, 14)
+    local = _open(tmp_path)
+    seen = _run(local, setup, 14)
+    assert [(r.number, r.candidate, r.cv_scores) for r in seen] == [
+        (r.number, r.candidate, r.cv_scores) for r in expected
+    ]
+    stored = _stored(tmp_path / "optuna.db", local)
+    want = _stored(tmp_path / "shared" / "optuna.db", shared)
+    fields = ("number", "state", "params", "distributions", "values", "user_attrs")
+    assert [[getattr(t, f) for f in fields] for t in stored] == [
+        [getattr(t, f) for f in fields] for t in want
+    ]
+    # The guesses were queued in the storage: completed in place, not copied.
+    assert [t.system_attrs for t in stored] == [t.system_attrs for t in want]
+    assert len(stored) == 14 and stored[0].params == {"penalty": "l1", "alpha": 0.1}
+    assert all(t.datetime_start <= t.datetime_complete for t in stored)
+    assert local.best() == shared.best()
+
+
+def test_no_trial_starts_after_the_timeout(tmp_path, setup, monkeypatch):
+    from pipeline.search import PAUSE_IN_TRIAL
+
+    monkeypatch.setenv(PAUSE_IN_TRIAL, "0.1")
+    study = _open(tmp_path)
+    study.optimize(
+        setup, _space(), n_trials=500, timeout=0.5, show_progress_bar=False, on_trial=print
+    )
+    assert 1 <= study.n_done() <= 20
+
+
+_PROCESS = """
+import logging, sys
+from pipeline.search import CVSetup, SearchSpace, Study, creation_lock
+from pipeline.config import Penalty
+from pipeline.data import load
+from pipeline.config import SeedRegressionData
+
+logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+ds = load(SeedRegressionData(n_samples=60, n_features=8, n_informative=3, noise=5.0))
+setup = CVSetup.build(ds.X, ds.y, n_splits=4, random_state=0,
+    scoring="neg_root_mean_squared_error", numeric=list(ds.X.columns), categorical=[],
+    max_iter=10_000, tol=1e-4)
+space = SearchSpace(tuple(Penalty), 1e-3, 10.0, 0.1, 0.9)
+url = sys.argv[1]
+with creation_lock(url):
+    study = Study.open(storage=url, study_prefix="t", fingerprint="two", seed=0, space=space,
+        guess_alpha=0.1, fresh=False)
+ran = study.optimize(setup, space, n_trials=12, timeout=None, show_progress_bar=False,
+    on_trial=lambda r: None)
+print(ran)
+"""
+
+
+def test_a_second_process_on_a_local_study_waits_and_the_budget_stays_exact(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from pipeline.config import PROJECT_ROOT
+    from pipeline.search import PAUSE_IN_TRIAL
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    env = {**os.environ, PAUSE_IN_TRIAL: "0.5"}  # 12 trials of half a second
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-c", _PROCESS, url],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    first = start()
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "optuna.db").exists() or not _done_trials(url):
+        assert time.monotonic() < deadline and first.poll() is None, first.stderr.read()
+        time.sleep(0.1)
+    second = start()
+    out = [p.communicate(timeout=120) for p in (first, second)]
+    assert [p.returncode for p in (first, second)] == [0, 0], out
+    assert "waiting for another process" in out[1][1]
+    assert int(out[0][0]) + int(out[1][0]) == 12
+    (name,) = optuna.get_all_study_names(url)
+    trials = optuna.load_study(study_name=name, storage=url).get_trials()
+    assert [t.number for t in trials] == list(range(12))
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+
+
+def _done_trials(url: str) -> int:
+    names = optuna.get_all_study_names(url)
+    return sum(len(optuna.load_study(study_name=n, storage=url).get_trials()) for n in names)
