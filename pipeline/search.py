@@ -165,6 +165,7 @@ class TrialResult:
     train_scores: list[float] = field(default_factory=list)
     pruned: bool = False
     retry_of: int | None = None  # the number of the failed trial this one repeats
+    started_ms: int | None = None  # when its evaluation started (Unix time, milliseconds)
 
     @property
     def cv_score_mean(self) -> float:
@@ -194,6 +195,7 @@ def evaluate(
     warning, which is silenced so a search over small alphas does not flood the terminal.
     ``on_fold(scores_so_far)`` is called after each fold but the last, and may stop it.
     """
+    started_ms = int(time.time() * 1000)
     start = time.perf_counter()
     if pause := os.environ.get(PAUSE_IN_TRIAL):  # fault injection for the kill -9 tests
         time.sleep(float(pause))
@@ -201,7 +203,17 @@ def evaluate(
     final, refit_converged = setup.fast.refit_with_status(candidate)
     converged = scores.converged and refit_converged and _converged(final, setup.max_iter)
     elapsed = time.perf_counter() - start
-    return TrialResult(number, candidate, scores.cv, elapsed, converged, final, None, scores.train)
+    return TrialResult(
+        number,
+        candidate,
+        scores.cv,
+        elapsed,
+        converged,
+        final,
+        None,
+        scores.train,
+        started_ms=started_ms,
+    )
 
 
 def check_scoring(setup: CVSetup, space: SearchSpace) -> None:
