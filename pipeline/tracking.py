@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import queue
 import re
-import signal
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 import uuid
 import warnings
+import weakref
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -78,6 +76,7 @@ from threadpoolctl import threadpool_limits
 
 from pipeline import evaluate, plots, sqlite
 from pipeline.config import mask_url, unreachable
+from pipeline.logger_process import END, LoggerProcess
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -150,12 +149,6 @@ class Tracker:
                 raise
             return found.experiment_id
 
-    def reconnect(self) -> None:
-        """Drop the database connections inherited from another process (after a fork)."""
-        engine = getattr(self.client._tracking_client.store, "engine", None)
-        if engine is not None:
-            engine.dispose(close=False)
-
     # -- the study's parent run ------------------------------------------------------------
 
     def open_parent(
@@ -210,10 +203,14 @@ class Tracker:
         example_X: pd.DataFrame,
         example_y: pd.Series,
         log_models: bool,
+        process: LoggerProcess | None = None,
     ) -> TrialLogger:
-        """A background logger of trials as child runs of ``parent_run_id``."""
+        """A logger of trials as child runs of ``parent_run_id``, in ``process`` (the job's
+        logging process) or in one of its own."""
         signature = _signature(example_X, example_y.to_numpy())
-        return TrialLogger(self, parent_run_id, signature=signature, log_models=log_models)
+        return TrialLogger(
+            self, parent_run_id, signature=signature, log_models=log_models, process=process
+        )
 
     def ui_url(self, run_id: str, *, port: int = 5000) -> str:
         """Where ``make ui`` (or the tracking server itself) shows the run."""
@@ -356,52 +353,56 @@ class Tracker:
 
 
 class TrialLogger:
-    """Logs each finished trial as a child run, in a separate process where it can.
+    """Logs each finished trial of one study as a child run, in a separate process.
 
     The search and the logging then run on different cores, so a study with logging on
-    takes about as long as one without (``make bench`` measures it). Where ``fork`` is not
-    available the same work runs on a thread. Use as a context manager: leaving it waits
-    until every submitted trial is logged and re-raises the first logging error, if any.
+    takes about as long as one without (``make bench`` measures it). The process is the
+    job's ``LoggerProcess`` (started before the data was loaded), or one of its own.
+    Use as a context manager: leaving it waits until every submitted trial is logged and
+    re-raises the first logging error, if any.
     """
 
-    def __init__(self, tracker: Tracker, parent_run_id: str, *, signature, log_models: bool):
-        self.tracker = tracker
-        self.parent_run_id = parent_run_id
-        self.signature = signature
-        self.log_models = log_models
-        self._models = ModelFolders(signature, tracker.pip_requirements)
-        self._runs: RunWriter | None = None  # made where the logging runs (after the fork)
+    def __init__(
+        self,
+        tracker: Tracker,
+        parent_run_id: str,
+        *,
+        signature,
+        log_models: bool,
+        process: LoggerProcess | None = None,
+    ):
+        self.study = StudyLog(
+            uri=tracker.uri,
+            experiment_id=tracker.experiment_id,
+            parent_run_id=parent_run_id,
+            signature=signature,
+            pip_requirements=tracker.pip_requirements,
+            log_models=log_models,
+        )
+        self.process = process
+        self._own = process is None
         self.seconds = 0.0
         self.count = 0
         self._submitted = 0
+        self._ended = False
         self._error: str | None = None
-        self._fork = sys.platform == "linux"
-        if self._fork:
-            context = multiprocessing.get_context("fork")
-            self._queue = context.Queue(maxsize=256)
-            self._done = context.Queue()
-            self._worker = context.Process(
-                target=self._work, args=(os.getpid(),), name="trial-logger", daemon=True
-            )
-        else:
-            self._queue = queue.Queue(maxsize=256)
-            self._done = queue.Queue()
-            self._worker = threading.Thread(
-                target=self._work, args=(None,), name="trial-logger", daemon=True
-            )
 
     def __enter__(self) -> TrialLogger:
-        self._worker.start()
+        if self.process is None:
+            self.process = LoggerProcess()
+        self.process.used = True
+        self._put(("study", self.study))
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        with contextlib.suppress(TrialLoggingError):  # the worker is gone: reported below
-            self._put(None)
-        # A short poll: the worker ends right after its last message, and a long wait for a
-        # message that never comes would be added to every study's time.
-        while self._worker.is_alive() or not self._done.empty():
+        with contextlib.suppress(TrialLoggingError):  # the process is gone: reported below
+            self._put(END)
+        # A short poll: the answer comes right after the last trial is logged, and a long
+        # wait would be added to every study's time.
+        while not self._ended and (self.process.alive() or not self.process.outbox.empty()):
             self._collect(timeout=0.01)
-        self._worker.join()
+        if self._own:
+            self.process.close()
         if self._error is None and self.count < self._submitted:
             missing = self._submitted - self.count
             self._error = f"the trial logger stopped with {missing} trials not logged"
@@ -420,79 +421,130 @@ class TrialLogger:
         self._put(result)
         self._submitted += 1
 
-    def _put(self, item: TrialResult | None) -> None:
-        """Queue ``item``; if the queue stays full, make sure the worker is still there."""
+    def _put(self, item) -> None:
+        """Queue ``item``; if the queue stays full, make sure the process is still there."""
         while True:
+            if not self.process.alive():
+                self._collect()
+                raise TrialLoggingError(self._error or "the trial logger died")
             try:
-                self._queue.put(item, timeout=0.5)
+                self.process.inbox.put(item, timeout=0.5)
                 return
             except queue.Full:
                 self._collect()
-                if not self._worker.is_alive():
-                    raise TrialLoggingError(self._error or "the trial logger died") from None
 
     def _collect(self, timeout: float | None = None) -> None:
-        """Read what the worker reported: (trial logged?, seconds, error) per message."""
+        """Read what the process reported."""
         while True:
             try:
-                logged, seconds, error = (
-                    self._done.get(timeout=timeout) if timeout else (self._done.get_nowait())
+                outbox = self.process.outbox
+                kind, seconds, error = (
+                    outbox.get(timeout=timeout) if timeout else outbox.get_nowait()
                 )
             except queue.Empty:
                 return
             self.seconds += seconds
-            self.count += logged
+            self.count += kind == "trial"
+            self._ended |= kind == END
             if error is not None and self._error is None:
                 self._error = error
             timeout = None
 
-    def _work(self, parent_pid: int | None) -> None:
-        try:
-            self._serve(parent_pid)
-        except BaseException as exc:  # reported to the search's process, which raises it
-            self._done.put((False, 0.0, f"{type(exc).__name__}: {exc}"))
 
-    def _serve(self, parent_pid: int | None) -> None:
-        if parent_pid is not None:
-            # A forked process: Ctrl-C reaches the whole process group, and the search's
-            # process handles it, then sends the end marker. SIGTERM gets its default back,
-            # so the process ends with its parent at exit. The store's connections must be this
-            # process's own.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler
-            self.tracker.reconnect()
-            # No BLAS threads of its own to spin on the search's core (see Study.optimize).
-            threadpool_limits(limits=1)
-        if self.log_models:
-            self._models.prepare()
-        failed = False
-        while True:
+@dataclass(frozen=True)
+class StudyLog:
+    """What the logging process needs to know of a study (sent to it, so plain values)."""
+
+    uri: str
+    experiment_id: str
+    parent_run_id: str
+    signature: Any
+    pip_requirements: list[str]
+    log_models: bool
+
+
+def serve(inbox, outbox, parent_pid: int | None) -> None:
+    """The logging process's loop: one study after another, until told to stop (``None``)
+    or until the job's process is gone."""
+    if parent_pid is not None:
+        # No BLAS threads of its own to spin on the search's core (see Study.optimize).
+        threadpool_limits(limits=1)
+    while True:
+        message = _next(inbox, parent_pid)
+        if message is None or not _log_study(message[1], inbox, outbox, parent_pid):
+            return
+
+
+def _next(inbox, parent_pid: int | None):
+    """The next message, or None once the job's process is gone."""
+    while True:
+        try:
+            return inbox.get(timeout=1.0)
+        except queue.Empty:
+            if parent_pid is not None and os.getppid() != parent_pid:
+                return None  # the job died: the next job settles its runs
+
+
+def _log_study(study: StudyLog, inbox, outbox, parent_pid: int | None) -> bool:
+    """Log the study's trials until its end marker; False if the job's process is gone."""
+    error = None
+    try:
+        writer = _StudyWriter(study)
+    except Exception as exc:  # reported to the search's process
+        error = f"{type(exc).__name__}: {exc}"
+    while True:
+        result = _next(inbox, parent_pid)
+        if result is None:
+            return False
+        if result == END:
+            outbox.put((END, 0.0, None))
+            return True
+        start = time.perf_counter()
+        reported = error
+        if error is None:
             try:
-                result = self._queue.get(timeout=1.0)
-            except queue.Empty:
-                if parent_pid is not None and os.getppid() != parent_pid:
-                    return  # the search's process died: the next job settles its runs
-                continue
-            if result is None:
-                return
-            start = time.perf_counter()
-            error = None
-            if not failed:
-                try:
-                    self.log_trial(result)
-                except Exception as exc:  # reported to the search's process
-                    log.error("logging trial %d failed: %s", result.number, exc)
-                    error, failed = f"{type(exc).__name__}: {exc}", True
-            self._done.put((True, time.perf_counter() - start, error))
+                writer.log_trial(result)
+            except Exception as exc:  # reported to the search's process
+                log.error("logging trial %d failed: %s", result.number, exc)
+                error = reported = f"{type(exc).__name__}: {exc}"
+        outbox.put(("trial", time.perf_counter() - start, reported))
+
+
+_owners: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _adopt(engine) -> None:
+    """Make ``engine``'s pool this process's own: MLflow caches its store (and engine) per
+    URI, so a forked process may hold its parent's, whose connections it must not use."""
+    if _owners.get(engine) != os.getpid():
+        engine.dispose(close=False)  # forget them; the parent still uses them
+        _owners[engine] = os.getpid()
+
+
+class _StudyWriter:
+    """Writes one study's trials as child runs of its parent run."""
+
+    def __init__(self, study: StudyLog):
+        self.study = study
+        # Artifact repositories other than files (a tracking server's) read the global URI.
+        mlflow.set_tracking_uri(study.uri)
+        client = MlflowClient(study.uri)
+        engine = getattr(client._tracking_client.store, "engine", None)
+        if engine is not None:
+            _adopt(engine)
+            if study.uri.startswith("sqlite"):
+                sqlite.write_ahead(engine)
+        self.runs = RunWriter(client, study.experiment_id)
+        self.models = ModelFolders(study.signature, study.pip_requirements)
+        if study.log_models:
+            self.models.prepare()
 
     def log_trial(self, result: TrialResult) -> None:
         """One child run: params, CV metrics, coefficients table and plot, and the model."""
-        if self._runs is None:
-            self._runs = RunWriter(self.tracker)
         candidate = result.candidate
         tags = {
             ROLE: "trial",
-            MLFLOW_PARENT_RUN_ID: self.parent_run_id,
+            MLFLOW_PARENT_RUN_ID: self.study.parent_run_id,
             TRIAL_NUMBER: str(result.number),
             "penalty": candidate.penalty.value,
             **({RETRY_OF: str(result.retry_of)} if result.retry_of is not None else {}),
@@ -501,13 +553,13 @@ class TrialLogger:
         name = candidate.label
         if result.error is not None:
             tags["fail_reason"] = result.error[:FAIL_REASON_CHARS]
-            self._runs.write(name, tags=tags, params=params, status="FAILED")
+            self.runs.write(name, tags=tags, params=params, status="FAILED")
             return
         if result.pruned:
             # Stopped after its first folds (see search.FoldPruner): those folds' scores only.
             folds = {f"cv_score_fold{i}": s for i, s in enumerate(result.cv_scores)}
             tags.update(pruned="true", pruned_after_folds=str(len(folds)))
-            self._runs.write(name, tags=tags, params=params, metrics=folds, status="FINISHED")
+            self.runs.write(name, tags=tags, params=params, metrics=folds, status="FINISHED")
             return
         coefs = evaluate.coefficients(result.estimator)
         metrics = {
@@ -527,11 +579,11 @@ class TrialLogger:
             (folder / "coefficients.csv").write_text(coefs.to_csv())
             title = f"Coefficients, trial {result.number}: {candidate.label}"
             (folder / "coefficients.svg").write_text(plots.coefficient_svg(coefs, title=title))
-            if self.log_models:
-                self._models.save(result.estimator, folder / "model")
+            if self.study.log_models:
+                self.models.save(result.estimator, folder / "model")
 
         start = result.started_ms
-        self._runs.write(
+        self.runs.write(
             name,
             tags=tags,
             params=params,
@@ -560,10 +612,10 @@ class RunWriter:
     tracking server) the client's three calls write it.
     """
 
-    def __init__(self, tracker: Tracker):
-        self.client = tracker.client
-        self.experiment_id = tracker.experiment_id
-        store = tracker.client._tracking_client.store
+    def __init__(self, client: MlflowClient, experiment_id: str):
+        self.client = client
+        self.experiment_id = experiment_id
+        store = client._tracking_client.store
         self._sql = store if isinstance(store, SqlAlchemyStore) else None
         self._location = self.client.get_experiment(self.experiment_id).artifact_location
 

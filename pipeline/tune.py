@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 from pipeline import config, data, evaluate, interrupt, lock, plots, report, validate
 from pipeline.config import Config
 from pipeline.errors import UserError
+from pipeline.logger_process import LoggerProcess
 from pipeline.split import Split, holdout
 
 if TYPE_CHECKING:
@@ -28,6 +29,12 @@ log = logging.getLogger(__name__)
 def run(cfg: Config) -> dict[str, Any]:
     """Run (or resume) the study ``cfg`` describes; return its summary."""
     cfg = config.validate(cfg)
+    # Forked now, before the data is loaded: see pipeline.logger_process.
+    with LoggerProcess() as process:
+        return _load_and_run(cfg, process)
+
+
+def _load_and_run(cfg: Config, process: LoggerProcess) -> dict[str, Any]:
     dataset = data.load(cfg.data)
     dataset = validate.check(
         dataset,
@@ -49,11 +56,13 @@ def run(cfg: Config) -> dict[str, Any]:
         raise UserError(f"store_dir: {store} is not writable")
     if cfg.job == config.Job.retrain:
         with lock.exclusive(Path(cfg.store_dir) / "retrain.lock"):
-            return _run(cfg, dataset, parts)
-    return _run(cfg, dataset, parts)
+            return _run(cfg, dataset, parts, process)
+    return _run(cfg, dataset, parts, process)
 
 
-def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> dict[str, Any]:
+def _run(
+    cfg: Config, dataset: data.Dataset, parts: Split, process: LoggerProcess
+) -> dict[str, Any]:
     # Optuna and MLflow are imported only now, so a user error is reported at once, not after
     # seconds of imports.
     from pipeline import registry, search, tracking
@@ -117,9 +126,9 @@ def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> dict[str, Any]:
         if cfg.job == config.Job.worker:
             return summary
     elif cfg.job == config.Job.worker:
-        return _work(cfg, parts, setup, space, *opened, tracker)
+        return _work(cfg, parts, setup, space, *opened, tracker, process)
     else:
-        summary = _study(cfg, dataset, parts, setup, space, *opened, tracker)
+        summary = _study(cfg, dataset, parts, setup, space, *opened, tracker, process)
     if not cfg.registry.enabled:
         return summary
     interrupt.check()  # a signal during the search stops here: no alias moves
@@ -262,25 +271,27 @@ def _work(
     study: search.Study,
     parent: str,
     tracker: tracking.Tracker,
+    process: LoggerProcess,
 ) -> dict[str, Any]:
     """``job=worker``: run trials of the shared study until its budget is spent; no report.
 
     The parent run stays open: ``make tune`` (or a later one) reports, registers and closes it.
     """
     tracker.settle_trial_runs(parent, older_than_s=cfg.search.grace_period)
-    with _trial_logger(cfg, tracker, parent, parts) as logger:
+    with _trial_logger(cfg, tracker, parent, parts, process) as logger:
         done = _optimize(cfg, setup, space, study, logger)
     return _worker_summary(cfg, study, parent, done)
 
 
 def _trial_logger(
-    cfg: Config, tracker: tracking.Tracker, parent: str, parts: Split
+    cfg: Config, tracker: tracking.Tracker, parent: str, parts: Split, process: LoggerProcess
 ) -> tracking.TrialLogger:
     return tracker.trial_logger(
         parent,
         example_X=parts.X_train.head(5),
         example_y=parts.y_train.head(5),
         log_models=cfg.tracking.log_trial_models,
+        process=process,
     )
 
 
@@ -325,10 +336,13 @@ def _study(
     study: search.Study,
     parent: str,
     tracker: tracking.Tracker,
+    process: LoggerProcess,
 ) -> dict[str, Any]:
     """Run or resume the study to its budget, then report it on the parent run."""
     try:
-        summary = _search_and_report(cfg, dataset, parts, setup, space, study, tracker, parent)
+        summary = _search_and_report(
+            cfg, dataset, parts, setup, space, study, tracker, parent, process
+        )
     except KeyboardInterrupt:
         tracker.close_parent(parent, "KILLED")
         raise
@@ -349,13 +363,14 @@ def _search_and_report(
     study: search.Study,
     tracker: tracking.Tracker,
     parent: str,
+    process: LoggerProcess,
 ) -> dict[str, Any]:
     from pipeline import search
 
     tracker.settle_trial_runs(parent, older_than_s=cfg.search.grace_period)
 
     start = time.perf_counter()
-    with _trial_logger(cfg, tracker, parent, parts) as logger:
+    with _trial_logger(cfg, tracker, parent, parts, process) as logger:
         _optimize(cfg, setup, space, study, logger)
         searched = time.perf_counter() - start
         if logger.pending():
@@ -364,7 +379,7 @@ def _search_and_report(
     # now: workers get a grace period) are logged here, evaluated again.
     missing = _unlogged(cfg, study, tracker, parent)
     if missing:
-        with _trial_logger(cfg, tracker, parent, parts) as logger:
+        with _trial_logger(cfg, tracker, parent, parts, process) as logger:
             for number, candidate in missing.items():
                 logger.submit(search.evaluate(setup, candidate, number=number))
     study_time = time.perf_counter() - start

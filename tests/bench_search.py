@@ -45,6 +45,7 @@ from sklearn.preprocessing import StandardScaler
 
 from pipeline import tracking
 from pipeline.config import Penalty, SearchConfig, Task
+from pipeline.logger_process import LoggerProcess
 from pipeline.models import Candidate, make_estimator
 from pipeline.search import CVSetup, SearchSpace, Study
 
@@ -141,6 +142,11 @@ def _candidate_estimator(data: Data, candidate: Candidate):
     return make_estimator(candidate, task=data.task, numeric=list(data.X.columns))
 
 
+# The trial logging process, started by main() before any data exists, as a job starts it
+# before loading its data (see pipeline.logger_process); each study with logging on uses it.
+LOGGER: LoggerProcess | None = None
+
+
 def ours(data: Data, *, log: bool) -> Outcome:
     setup = CVSetup.build(
         data.X,
@@ -192,7 +198,11 @@ def ours(data: Data, *, log: bool) -> Outcome:
         parent = tracker.open_parent(None, run_name=data.name, tags={}, params={})
         start = time.perf_counter()
         with tracker.trial_logger(
-            parent, example_X=data.X.head(5), example_y=data.y.head(5), log_models=True
+            parent,
+            example_X=data.X.head(5),
+            example_y=data.y.head(5),
+            log_models=True,
+            process=LOGGER,
         ) as logger:
 
             def on_trial(result) -> None:
@@ -502,6 +512,8 @@ def main() -> None:
     parser.add_argument("--out", default="outputs/bench/search.json")
     args = parser.parse_args()
     warnings.simplefilter("ignore", ConvergenceWarning)
+    global LOGGER
+    LOGGER = LoggerProcess()
     report = {"n_trials": N_TRIALS, "repeats": args.repeats, "datasets": {}}
     for name in args.datasets.split(","):
         report["datasets"][name] = bench_dataset(name, args.repeats, args.methods, args.slow)

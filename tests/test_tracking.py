@@ -110,8 +110,7 @@ def test_a_dead_logging_process_is_an_error_not_a_hang(tracker, setup):
         parent, example_X=setup.X.head(3), example_y=setup.y.head(3), log_models=False
     )
     with pytest.raises(TrialLoggingError, match=r"not logged|died"), logger:
-        logger._worker.kill()  # as the OOM killer would
-        logger._worker.join()
+        logger.process.kill()  # as the OOM killer would
         logger.submit(evaluate(setup, Candidate(Penalty.l2, 0.5), number=0))
 
 
@@ -150,3 +149,82 @@ def test_trial_model_folders_are_what_save_model_writes(tmp_path, setup):
     assert mine.to_dict() == theirs.to_dict()
     loaded = mlflow.sklearn.load_model(str(got))
     np.testing.assert_allclose(loaded.predict(setup.X), second.predict(setup.X))
+
+
+def test_a_run_written_whole_reads_back_as_one_written_by_the_client(tracker):
+    from pipeline.tracking import RunWriter
+
+    whole = RunWriter(tracker.client, tracker.experiment_id)
+    assert whole._sql is not None  # a SQL store: one transaction per run
+    by_client = RunWriter(tracker.client, tracker.experiment_id)
+    by_client._sql = None  # as on a tracking server: create_run, log_batch, set_terminated
+    metrics = {"score": -1.5, "count": 3, "missing": float("nan"), "huge": float("inf")}
+    ids = [
+        writer.write(
+            "l1 α=0.5",
+            tags={ROLE: "trial", TRIAL_NUMBER: "7", "penalty": "l1"},
+            params={"penalty": "l1", "alpha": "0.5"},
+            metrics=metrics,
+            status=status,
+            files=lambda folder: (folder / "notes.txt").write_text("coefficients"),
+            start_ms=1_000,
+            end_ms=2_500,
+        )
+        for writer in (whole, by_client)
+        for status in ("FINISHED", "FAILED")
+    ]
+    runs = [tracker.client.get_run(i) for i in ids]
+    for run, twin in zip(runs[:2], runs[2:], strict=True):
+        for field in ("status", "start_time", "end_time", "lifecycle_stage", "user_id"):
+            assert getattr(run.info, field) == getattr(twin.info, field), field
+        assert run.info.run_name == twin.info.run_name == "l1 α=0.5"
+        assert run.info.experiment_id == twin.info.experiment_id == tracker.experiment_id
+        assert run.info.artifact_uri.endswith(f"/{run.info.run_id}/artifacts")
+        assert run.data.params == twin.data.params
+        assert run.data.tags == twin.data.tags
+        np.testing.assert_equal(run.data.metrics, twin.data.metrics)
+        for key in metrics:
+            history = [
+                [(m.value, m.step, m.timestamp) for m in tracker.client.get_metric_history(r, key)]
+                for r in (run.info.run_id, twin.info.run_id)
+            ]
+            np.testing.assert_equal(history[0], history[1])
+        notes = [
+            Path(tracker.client.download_artifacts(r, "notes.txt")).read_text()
+            for r in (run.info.run_id, twin.info.run_id)
+        ]
+        assert notes == ["coefficients"] * 2
+    found = tracker.client.search_runs(
+        [tracker.experiment_id], "metrics.score < -1 and params.alpha = '0.5'"
+    )
+    assert set(ids) <= {r.info.run_id for r in found}
+
+
+def test_one_logging_process_serves_studies_in_turn_and_stops_when_closed(tracker, setup):
+    from pipeline.logger_process import LoggerProcess
+
+    with LoggerProcess() as process:
+        for name in ("q1", "q2"):
+            parent = tracker.open_parent(None, run_name=name, tags={}, params={})
+            with tracker.trial_logger(
+                parent,
+                example_X=setup.X.head(3),
+                example_y=setup.y.head(3),
+                log_models=False,
+                process=process,
+            ) as logger:
+                logger.submit(evaluate(setup, Candidate(Penalty.l2, 0.5), number=0))
+            assert logger.count == 1 and process.alive()
+            assert [r.info.status for r in tracker.trial_runs(parent)] == ["FINISHED"]
+    assert not process.alive()
+
+
+def test_an_unused_logging_process_is_stopped_at_once():
+    import time
+
+    from pipeline.logger_process import LoggerProcess
+
+    start = time.monotonic()
+    process = LoggerProcess()
+    process.close()
+    assert not process.alive() and time.monotonic() - start < 5
