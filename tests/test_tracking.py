@@ -228,3 +228,13 @@ def test_an_unused_logging_process_is_stopped_at_once():
     process = LoggerProcess()
     process.close()
     assert not process.alive() and time.monotonic() - start < 5
+
+
+def test_coefficients_csv_is_what_pandas_writes():
+    from pipeline.tracking import coefficients_csv
+
+    names = ["num__x", 'cat__c_"a,b"', "line\nbreak", "é"]
+    series = pd.Series([0.5, -0.0, 1e-12, -3.25e20], index=names, name="coefficient")
+    frame = pd.DataFrame(np.arange(12.0).reshape(4, 3) / 7, index=names, columns=["a", "b", "c"])
+    assert coefficients_csv(series) == series.to_csv()
+    assert coefficients_csv(frame) == frame.to_csv()
