@@ -92,7 +92,7 @@ test: $(STAMP) ## Run the test suite
 
 BENCH_ARGS ?=
 WORKER_BENCH_ARGS ?=
-bench: $(STAMP) ## Benchmarks: search vs scikit-learn's CV tuners on D1-D4, then 1 vs 2 workers on PostgreSQL (~15 min; not in make test)
+bench: $(STAMP) ## Benchmarks: search vs scikit-learn's CV tuners on D1-D4, then 1 vs 2 workers on PostgreSQL (~18 min; not in make test)
 	$(PY) tests/bench_search.py $(BENCH_ARGS)
 	$(PY) tests/bench_workers.py $(WORKER_BENCH_ARGS)
 

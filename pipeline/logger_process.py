@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import multiprocessing
 import os
+import select
 import signal
 import sys
 import threading
@@ -49,10 +50,13 @@ class LoggerProcess:
         fork = sys.platform == "linux" if fork is None else fork
         self.forked = fork
         self.used = False  # set once a study is sent
+        self.broken = False  # a message was cut short: the process cannot read past it
         inbox, self._inbox = multiprocessing.Pipe(duplex=False)
         self._outbox, outbox = multiprocessing.Pipe(duplex=False)
-        for end in (inbox, self._inbox):
-            _widen(end)
+        # Both ways: the job blocks on a full inbox only while the answers to what the pipe
+        # holds fit in the outbox, so the two never wait on each other.
+        _widen(inbox)
+        _widen(outbox)
         if fork:
             context = multiprocessing.get_context("fork")
             self._worker = context.Process(
@@ -75,14 +79,24 @@ class LoggerProcess:
     def alive(self) -> bool:
         return self._worker.is_alive()
 
-    def send(self, item) -> None:
+    def send(self, item: object) -> None:
         """Hand ``item`` over; waits while the pipe is full. Raises ``LoggerGone``."""
+        if self.broken:
+            raise LoggerGone
         try:
             self._inbox.send(item)
         except OSError:  # a broken pipe: the process has ended
             raise LoggerGone from None
+        except BaseException:
+            # Interrupted mid-message (a second Ctrl-C while the pipe was full): the rest of
+            # the pipe can no longer be read, so the process goes; its trials are logged again
+            # by the next run (tune._unlogged).
+            self.broken = True
+            if self.forked:
+                self.kill()
+            raise
 
-    def receive(self, timeout: float = 0.0):
+    def receive(self, timeout: float = 0.0) -> tuple | None:
         """The next message, waiting up to ``timeout`` seconds; None if there is none yet.
         Raises ``LoggerGone`` once the process has ended and every message has been read."""
         try:
@@ -107,8 +121,10 @@ class LoggerProcess:
         if self.forked and not self.used:
             self.kill()
         elif self.alive():
-            with contextlib.suppress(LoggerGone):
-                self.send(None)
+            # Only if the stop marker fits now: a process that stopped reading is ended below.
+            if select.select([], [self._inbox], [], timeout)[1]:
+                with contextlib.suppress(LoggerGone):
+                    self.send(None)
             self._worker.join(timeout)
             if self.forked and self._worker.is_alive():
                 self._worker.terminate()
@@ -131,7 +147,12 @@ def _widen(end: Connection) -> None:
             fcntl.fcntl(end.fileno(), with_size, PIPE_BYTES)
 
 
-def _main(inbox: Connection, outbox: Connection, parent_pid: int | None, theirs) -> None:
+def _main(
+    inbox: Connection,
+    outbox: Connection,
+    parent_pid: int | None,
+    theirs: tuple[Connection, ...],
+) -> None:
     if parent_pid is not None:
         for end in theirs:  # the job's ends of the pipes
             end.close()

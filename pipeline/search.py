@@ -323,6 +323,12 @@ CREATE_LOCK = 0x7265677475_01
 TRIAL_LOCK = 0x7265677475_02
 
 
+def study_lock_key(study_name: str) -> int:
+    """The lock a process holds while it runs a local study's trials: one per study, so that
+    studies sharing a storage file do not wait for each other."""
+    return int.from_bytes(hashlib.sha256(f"study:{study_name}".encode()).digest()[:7], "big")
+
+
 class StorageLock:
     """A lock shared by every process that uses one study storage.
 
@@ -665,7 +671,7 @@ class Study:
         time of a trial on 500 x 5,000 data, in ``make bench``), and the trial logger needs
         the other core. More cores are used by more workers (``make worker``).
 
-        On SQLite (one machine) the process holds the storage's trial lock throughout and
+        On SQLite (one machine) the process holds the study's lock throughout and
         runs the trials on a copy of the study in memory, writing each finished trial to the
         storage in one transaction (``_Replica``). Another process on the same study waits
         for the lock, then finds the budget spent.
@@ -704,7 +710,7 @@ class Study:
         if self._shared:
             yield self._study
             return
-        with self._lock.hold(TRIAL_LOCK):
+        with self._lock.hold(study_lock_key(self.name)):
             # No other process runs this study's trials now: any trial marked running is dead.
             running = self._study.get_trials(deepcopy=False, states=(_RUNNING,))
             for result in self._fail_stale_trials(running, all_dead=True):
@@ -788,10 +794,11 @@ class Study:
             if t.state != optuna.trial.TrialState.FAIL or t.number not in running & retried:
                 continue
             reason = "its process stopped sending heartbeats (killed or machine lost); retried once"
-            if {"penalty", "alpha"} <= t.params.keys():
-                dead.append(
-                    TrialResult(t.number, _candidate(t.params), [], 0.0, False, error=reason)
-                )
+            # A queued trial (a guess, a retry) run from memory is stored with its fixed params
+            # only, until it finishes (see _Replica).
+            params = t.params or t.system_attrs.get("fixed_params", {})
+            if {"penalty", "alpha"} <= params.keys():
+                dead.append(TrialResult(t.number, _candidate(params), [], 0.0, False, error=reason))
         return dead
 
     def _silent(self, running: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
@@ -911,9 +918,10 @@ class _Replica:
 
     On SQLite, asking, suggesting and telling cost about fifteen storage transactions a
     trial (~14 ms here, ten times a default trial's folds); in memory, microseconds. So the
-    process that holds the storage's trial lock runs them on this copy, and writes each
+    process that holds the study's lock runs them on this copy, and writes each new
     finished trial to the storage in one transaction. A queued trial (a guess or a retry)
-    is already stored: it is marked running there when it starts, and completed in place.
+    is already stored: it is marked running there when it starts, and completed in place
+    (a few writes).
 
     Results are those of the stored study: the same sampler sees the same trials. A process
     killed mid-trial leaves no trace of that trial, except a queued one marked running,
@@ -944,6 +952,8 @@ class _Replica:
             return
         before, trial_id = self._stored[number], self._stored[number]._trial_id
         for name, value in trial.params.items():
+            if name in before.params:  # a retry is queued with its params
+                continue
             distribution = trial.distributions[name]
             internal = distribution.to_internal_repr(value)
             self.backend.set_trial_param(trial_id, name, internal, distribution)

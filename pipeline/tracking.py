@@ -81,6 +81,8 @@ from pipeline.config import mask_url, unreachable
 from pipeline.logger_process import END, LoggerGone, LoggerProcess
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     from matplotlib.figure import Figure
     from sklearn.pipeline import Pipeline
 
@@ -397,7 +399,12 @@ class TrialLogger:
         if self.process is None:
             self.process = LoggerProcess()
         self.process.used = True
-        self._put(("study", self.study))
+        try:
+            self._put(("study", self.study))
+        except BaseException:
+            if self._own:
+                self.process.close()
+            raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -468,7 +475,7 @@ class StudyLog:
     log_models: bool
 
 
-def serve(inbox, outbox, parent_pid: int | None) -> None:
+def serve(inbox: Connection, outbox: Connection, parent_pid: int | None) -> None:
     """The logging process's loop: one study after another, until told to stop (``None``)
     or until the job's process is gone."""
     if parent_pid is not None:
@@ -480,7 +487,7 @@ def serve(inbox, outbox, parent_pid: int | None) -> None:
             return
 
 
-def _next(inbox, parent_pid: int | None):
+def _next(inbox: Connection, parent_pid: int | None) -> Any:
     """The next message, or None once the job's process is gone."""
     while not inbox.poll(1.0):
         if parent_pid is not None and os.getppid() != parent_pid:
@@ -488,9 +495,11 @@ def _next(inbox, parent_pid: int | None):
     return inbox.recv()  # EOFError if the job's process closed its end (exited)
 
 
-def _log_study(study: StudyLog, inbox, outbox, parent_pid: int | None) -> bool:
+def _log_study(
+    study: StudyLog, inbox: Connection, outbox: Connection, parent_pid: int | None
+) -> bool:
     """Log the study's trials until its end marker; False if the job's process is gone."""
-    error = None
+    error, sent_error = None, False
     try:
         writer = _StudyWriter(study)
     except Exception as exc:  # reported to the search's process
@@ -502,14 +511,19 @@ def _log_study(study: StudyLog, inbox, outbox, parent_pid: int | None) -> bool:
         if result == END:
             outbox.send((END, 0.0, None))
             return True
+        if parent_pid is not None and os.getppid() != parent_pid:
+            return False  # the job died: what it sent is for the next job to log again
         start = time.perf_counter()
-        reported = error
+        reported = None  # each error once: the job keeps the first
         if error is None:
             try:
                 writer.log_trial(result)
             except Exception as exc:  # reported to the search's process
                 log.error("logging trial %d failed: %s", result.number, exc)
                 error = reported = f"{type(exc).__name__}: {exc}"
+        elif not sent_error:
+            reported = error
+        sent_error = sent_error or reported is not None
         outbox.send(("trial", time.perf_counter() - start, reported))
 
 
@@ -607,7 +621,7 @@ def coefficients_csv(coefs: pd.Series | pd.DataFrame) -> str:
     writer.writerow(["", *table.columns.tolist()])
     names = table.index.tolist()
     for name, values in zip(names, table.to_numpy(dtype=float).tolist(), strict=True):
-        writer.writerow([name, *values])
+        writer.writerow([name, *("" if v != v else v for v in values)])  # NaN: empty, as pandas
     return out.getvalue()
 
 
@@ -620,7 +634,7 @@ class RunWriter:
 
     On MLflow's SQL stores (SQLite, PostgreSQL) a run is one transaction into the store's
     tables, through MLflow's own table models, where ``MlflowClient`` takes three calls
-    (``create_run``, ``log_batch``, ``set_terminated``) and about ten queries: ~2 ms a run
+    (``create_run``, ``log_batch``, ``set_terminated``) and about ten queries: ~1 ms a run
     against ~8 ms on SQLite, and the difference between logging keeping up with the search
     or not. No reader ever sees the run half-written, and a process killed mid-run leaves no
     RUNNING run, at most unreferenced artifact files. ``tests/test_tracking.py`` checks
@@ -652,9 +666,7 @@ class RunWriter:
         start_ms = min(start_ms or end_ms, end_ms)
         metrics = metrics or {}
         if self._sql is None:
-            return self._write_with_client(
-                name, tags, params, metrics, status, files, start_ms, end_ms
-            )
+            return self._write_with_client(name, tags, params, metrics, status, files, end_ms)
         run_id = uuid.uuid4().hex
         artifact_uri = append_to_uri_path(self._location, run_id, "artifacts")
         if files is not None:
@@ -702,10 +714,10 @@ class RunWriter:
                     session.execute(sqlalchemy.insert(model.__table__), table_rows)
         return run_id
 
-    def _write_with_client(self, name, tags, params, metrics, status, files, start_ms, end_ms):
-        run = self.client.create_run(
-            self.experiment_id, run_name=name, tags=tags, start_time=start_ms
-        )
+    def _write_with_client(self, name, tags, params, metrics, status, files, end_ms):
+        # Created now, not at the trial's start: a run left RUNNING for longer than the grace
+        # period is taken for a dead process's (Tracker.settle_trial_runs).
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
         run_id = run.info.run_id
         try:
             if files is not None:
@@ -715,7 +727,7 @@ class RunWriter:
                 params=[Param(k, v) for k, v in params.items()],
                 metrics=[Metric(k, float(v), end_ms, 0) for k, v in metrics.items()],
             )
-            self.client.set_terminated(run_id, status, end_time=end_ms)
+            self.client.set_terminated(run_id, status)
         except BaseException:
             self.client.set_terminated(run_id, "FAILED")
             raise

@@ -548,6 +548,7 @@ def main() -> None:
     md = "\n\n".join(
         table(n, r) for n, r in report["datasets"].items() if "ours (logging on)" in r["methods"]
     )
+    LOGGER.close()
     out.with_suffix(".md").write_text(md + "\n")
     print("\n" + md + f"\n\nwritten: {out} and {out.with_suffix('.md')}")
 

@@ -295,15 +295,23 @@ def _stored(path, study: Study) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=study.name, storage=f"sqlite:///{path}").get_trials()
 
 
-def test_a_local_study_runs_in_memory_and_stores_what_the_stored_study_would(tmp_path, setup):
+def test_a_local_study_runs_in_memory_and_stores_what_the_stored_study_would(
+    tmp_path, setup, monkeypatch
+):
+    import pipeline.search as search
+
     # The straightforward way: every ask, suggestion and tell on the stored study, as
     # workers sharing a PostgreSQL study do.
     (tmp_path / "shared").mkdir()
     shared = _open(tmp_path / "shared")
     shared._shared = True
     expected = _run(shared, setup, 14)
+    saved: list[int] = []
+    save = search._Replica.save
+    monkeypatch.setattr(search._Replica, "save", lambda r, n: saved.append(n) or save(r, n))
     local = _open(tmp_path)
     seen = _run(local, setup, 14)
+    assert saved == list(range(14))  # every trial ran in memory, then was stored
     assert [(r.number, r.candidate, r.cv_scores) for r in seen] == [
         (r.number, r.candidate, r.cv_scores) for r in expected
     ]
@@ -333,6 +341,7 @@ def test_no_trial_starts_after_the_timeout(tmp_path, setup, monkeypatch):
 
 _PROCESS = """
 import logging, sys
+from pathlib import Path
 from pipeline.search import CVSetup, SearchSpace, Study, creation_lock
 from pipeline.config import Penalty
 from pipeline.data import load
@@ -345,9 +354,11 @@ setup = CVSetup.build(ds.X, ds.y, n_splits=4, random_state=0,
     max_iter=10_000, tol=1e-4)
 space = SearchSpace(tuple(Penalty), 1e-3, 10.0, 0.1, 0.9)
 url = sys.argv[1]
+fingerprint = sys.argv[2] if len(sys.argv) > 2 else "two"
 with creation_lock(url):
-    study = Study.open(storage=url, study_prefix="t", fingerprint="two", seed=0, space=space,
-        guess_alpha=0.1, fresh=False)
+    study = Study.open(storage=url, study_prefix="t", fingerprint=fingerprint, seed=0,
+        space=space, guess_alpha=0.1, fresh=False)
+Path(url.removeprefix("sqlite:///") + f".{fingerprint}.opened").touch()  # for the test
 ran = study.optimize(setup, space, n_trials=12, timeout=None, show_progress_bar=False,
     on_trial=lambda r: None)
 print(ran)
@@ -358,7 +369,6 @@ def test_a_second_process_on_a_local_study_waits_and_the_budget_stays_exact(tmp_
     import os
     import subprocess
     import sys
-    import time
 
     from pipeline.config import PROJECT_ROOT
     from pipeline.search import PAUSE_IN_TRIAL
@@ -377,10 +387,7 @@ def test_a_second_process_on_a_local_study_waits_and_the_budget_stays_exact(tmp_
         )
 
     first = start()
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "optuna.db").exists() or not _done_trials(url):
-        assert time.monotonic() < deadline and first.poll() is None, first.stderr.read()
-        time.sleep(0.1)
+    _wait_for(tmp_path / "optuna.db.two.opened", first)
     second = start()
     out = [p.communicate(timeout=120) for p in (first, second)]
     assert [p.returncode for p in (first, second)] == [0, 0], out
@@ -392,6 +399,58 @@ def test_a_second_process_on_a_local_study_waits_and_the_budget_stays_exact(tmp_
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
 
 
-def _done_trials(url: str) -> int:
-    names = optuna.get_all_study_names(url)
-    return sum(len(optuna.load_study(study_name=n, storage=url).get_trials()) for n in names)
+def _wait_for(marker, process) -> None:
+    """Until ``process`` has opened its study (its marker file exists)."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
+        time.sleep(0.05)
+
+
+def test_a_queued_trial_killed_mid_run_is_failed_logged_and_retried(tmp_path, setup):
+    study = _open(tmp_path)
+    # What a process killed while running the first guess from memory leaves in the storage:
+    # the guess marked running, its params still only queued (see search._Replica).
+    (guess, _) = study._study.get_trials(deepcopy=False)
+    study._backend.set_trial_state_values(guess._trial_id, optuna.trial.TrialState.RUNNING)
+    seen = _run(study, setup, 3)
+    trials = study._study.get_trials(deepcopy=False)
+    assert trials[0].state == optuna.trial.TrialState.FAIL
+    (dead,) = [r for r in seen if r.number == 0]
+    assert dead.error and dead.candidate == Candidate(Penalty.l1, 0.1)
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
+    assert len(retries) == 1 and retries[0].state == optuna.trial.TrialState.COMPLETE
+    assert retries[0].params == {"penalty": "l1", "alpha": 0.1}
+
+
+def test_studies_sharing_a_sqlite_file_do_not_wait_for_each_other(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from pipeline.config import PROJECT_ROOT
+    from pipeline.search import PAUSE_IN_TRIAL
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+
+    def start(fingerprint: str, pause: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-c", _PROCESS, url, fingerprint],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, PAUSE_IN_TRIAL: pause},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    slow = start("slow", "1")  # 12 trials of a second
+    _wait_for(tmp_path / "optuna.db.slow.opened", slow)
+    quick = start("quick", "0")
+    out, err = quick.communicate(timeout=60)
+    assert quick.returncode == 0, err
+    assert "waiting for another process" not in err and int(out) == 12
+    assert slow.poll() is None, "the other study ended first: nothing was tested"
+    slow.kill()
+    slow.communicate()

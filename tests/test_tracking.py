@@ -175,8 +175,12 @@ def test_a_run_written_whole_reads_back_as_one_written_by_the_client(tracker):
     ]
     runs = [tracker.client.get_run(i) for i in ids]
     for run, twin in zip(runs[:2], runs[2:], strict=True):
-        for field in ("status", "start_time", "end_time", "lifecycle_stage", "user_id"):
+        for field in ("status", "lifecycle_stage", "user_id"):
             assert getattr(run.info, field) == getattr(twin.info, field), field
+        # Written whole: the trial's own times. By the client: when it was logged (a run
+        # RUNNING for longer than the grace period would be taken for a dead worker's).
+        assert (run.info.start_time, run.info.end_time) == (1_000, 2_500)
+        assert 2_500 < twin.info.start_time <= twin.info.end_time
         assert run.info.run_name == twin.info.run_name == "l1 α=0.5"
         assert run.info.experiment_id == twin.info.experiment_id == tracker.experiment_id
         assert run.info.artifact_uri.endswith(f"/{run.info.run_id}/artifacts")
@@ -238,3 +242,21 @@ def test_coefficients_csv_is_what_pandas_writes():
     frame = pd.DataFrame(np.arange(12.0).reshape(4, 3) / 7, index=names, columns=["a", "b", "c"])
     assert coefficients_csv(series) == series.to_csv()
     assert coefficients_csv(frame) == frame.to_csv()
+
+
+def test_a_message_cut_short_ends_the_logging_process(monkeypatch):
+    from pipeline.logger_process import LoggerGone, LoggerProcess
+
+    process = LoggerProcess()
+    process.used = True
+
+    def interrupted(item):
+        raise KeyboardInterrupt  # a second Ctrl-C in the middle of a write to a full pipe
+
+    monkeypatch.setattr(process._inbox, "send", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        process.send("half a message")
+    assert process.broken and not process.alive()
+    with pytest.raises(LoggerGone):
+        process.send("the next one")
+    process.close()
