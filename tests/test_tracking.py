@@ -204,11 +204,12 @@ def test_a_run_written_whole_reads_back_as_one_written_by_the_client(tracker):
     assert set(ids) <= {r.info.run_id for r in found}
 
 
-def test_one_logging_process_serves_studies_in_turn_and_stops_when_closed(tracker, setup):
+@pytest.mark.parametrize("fork", [True, False], ids=["process", "thread"])
+def test_one_logging_process_serves_studies_in_turn_and_stops_when_closed(tracker, setup, fork):
     from pipeline.logger_process import LoggerProcess
 
-    with LoggerProcess() as process:
-        for name in ("q1", "q2"):
+    with LoggerProcess(fork=fork) as process:
+        for name in (f"q1-{fork}", f"q2-{fork}"):
             parent = tracker.open_parent(None, run_name=name, tags={}, params={})
             with tracker.trial_logger(
                 parent,
