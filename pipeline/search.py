@@ -931,26 +931,29 @@ class _Replica:
     def __init__(self, stored: optuna.Study, backend: optuna.storages.RDBStorage):
         self.stored = stored
         self.backend = backend
-        self._stored = list(stored.get_trials(deepcopy=False))
+        self._stored_trials = list(stored.get_trials(deepcopy=False))
         self.study = optuna.create_study(
             storage=optuna.storages.InMemoryStorage(),
             sampler=stored.sampler,
             directions=stored.directions,
         )
-        self.study.add_trials(self._stored)
+        self.study.add_trials(self._stored_trials)
 
     def started(self, trial: optuna.Trial) -> None:
         """Mark a queued trial running in the storage too, from now."""
-        if trial.number < len(self._stored):
-            self.backend.set_trial_state_values(self._stored[trial.number]._trial_id, _RUNNING)
+        if trial.number < len(self._stored_trials):
+            self.backend.set_trial_state_values(
+                self._stored_trials[trial.number]._trial_id, _RUNNING
+            )
 
     def save(self, number: int) -> None:
         """Write the finished trial ``number`` to the storage."""
         trial = self.study.get_trials(deepcopy=False)[number]
-        if number >= len(self._stored):
+        if number >= len(self._stored_trials):
             self.stored.add_trial(trial)  # one transaction
             return
-        before, trial_id = self._stored[number], self._stored[number]._trial_id
+        before = self._stored_trials[number]
+        trial_id = before._trial_id
         for name, value in trial.params.items():
             if name in before.params:  # a retry is queued with its params
                 continue

@@ -488,22 +488,24 @@ def serve(inbox: Connection, outbox: Connection, parent_pid: int | None) -> None
 
 
 def _next(inbox: Connection, parent_pid: int | None) -> Any:
-    """The next message, or None once the job's process is gone."""
-    while not inbox.poll(1.0):
-        if parent_pid is not None and os.getppid() != parent_pid:
-            return None  # the job died: the next job settles its runs
-    return inbox.recv()  # EOFError if the job's process closed its end (exited)
+    """The next message, or None once the job's process is gone (checked before each
+    message: what a dead job sent is for the next job to log again, and its runs to settle)."""
+    while parent_pid is None or os.getppid() == parent_pid:
+        if inbox.poll(1.0):
+            return inbox.recv()  # EOFError if the job's process closed its end (exited)
+    return None
 
 
 def _log_study(
     study: StudyLog, inbox: Connection, outbox: Connection, parent_pid: int | None
 ) -> bool:
     """Log the study's trials until its end marker; False if the job's process is gone."""
-    error, sent_error = None, False
+    error = None  # once set, the study's other trials are not logged
     try:
         writer = _StudyWriter(study)
     except Exception as exc:  # reported to the search's process
         error = f"{type(exc).__name__}: {exc}"
+    unreported = error  # each error is sent once: the job keeps the first
     while True:
         result = _next(inbox, parent_pid)
         if result is None:
@@ -511,20 +513,15 @@ def _log_study(
         if result == END:
             outbox.send((END, 0.0, None))
             return True
-        if parent_pid is not None and os.getppid() != parent_pid:
-            return False  # the job died: what it sent is for the next job to log again
         start = time.perf_counter()
-        reported = None  # each error once: the job keeps the first
         if error is None:
             try:
                 writer.log_trial(result)
             except Exception as exc:  # reported to the search's process
                 log.error("logging trial %d failed: %s", result.number, exc)
-                error = reported = f"{type(exc).__name__}: {exc}"
-        elif not sent_error:
-            reported = error
-        sent_error = sent_error or reported is not None
-        outbox.send(("trial", time.perf_counter() - start, reported))
+                error = unreported = f"{type(exc).__name__}: {exc}"
+        outbox.send(("trial", time.perf_counter() - start, unreported))
+        unreported = None
 
 
 _owners: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
