@@ -92,9 +92,13 @@ test: $(STAMP) ## Run the test suite
 
 BENCH_ARGS ?=
 WORKER_BENCH_ARGS ?=
-bench: $(STAMP) ## Benchmarks: search vs scikit-learn's CV tuners on D1-D4, then 1 vs 2 workers on PostgreSQL (~18 min; not in make test)
-	$(PY) tests/bench_search.py $(BENCH_ARGS)
-	$(PY) tests/bench_workers.py $(WORKER_BENCH_ARGS)
+E2E_BENCH_ARGS ?=
+LOGGING_BENCH_ARGS ?=
+bench: $(STAMP) ## Benchmarks: search vs scikit-learn's CV tuners on D1-D4, then 1 vs 2 workers on PostgreSQL, the whole command vs an ElasticNetCV process, trial logging vs a bare MlflowClient loop (not in make test)
+	$(PY) bench/search.py $(BENCH_ARGS)
+	$(PY) bench/workers.py $(WORKER_BENCH_ARGS)
+	$(PY) bench/end_to_end.py $(E2E_BENCH_ARGS)
+	$(PY) bench/logging_cost.py $(LOGGING_BENCH_ARGS)
 
 lint: $(STAMP) ## Check style with ruff
 	$(VENV)/bin/ruff check .

@@ -32,9 +32,9 @@ def _dispatch(cfg) -> int:
         )
         return 0
     if cfg.job == Job.rollback:
-        from pipeline import config, registry, tracking
+        from pipeline import config, constraints, registry, tracking
 
-        cfg = config.validate(cfg)
+        cfg = constraints.validate(cfg)
         tracker = tracking.Tracker.from_config(cfg.tracking)
         name = config.model_name(cfg)
         interrupt.check()
@@ -109,7 +109,7 @@ def main() -> int:
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    from pipeline import config
+    from pipeline import config, constraints
     from pipeline.errors import UserError
 
     config.register_configs()
@@ -119,7 +119,7 @@ def main() -> int:
         # Raised inside the job, an exception would make Hydra print its own lines first.
         try:
             job = OmegaConf.to_object(cfg)
-            config.check_known_keys(
+            constraints.check_known_keys(
                 OmegaConf.to_container(cfg, resolve=False, throw_on_missing=False), job
             )
             code = _dispatch(job)

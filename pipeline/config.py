@@ -1,23 +1,19 @@
-"""Typed configuration: dataclass schemas registered in Hydra's ConfigStore, validated once.
+"""Typed configuration: dataclass schemas registered in Hydra's ConfigStore.
 
 Every key a user can set lives here, with its default. Hydra composes ``conf/`` onto these
 schemas, so an unknown key or a value of the wrong type fails before anything runs;
-``validate`` then checks what types cannot (ranges, orderings) and resolves store paths.
+``constraints.validate`` then checks what types cannot (ranges, orderings) and
+``stores`` resolves store paths.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
-from pipeline.errors import UserError
+from omegaconf import MISSING, OmegaConf
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -232,229 +228,9 @@ def register_configs() -> None:
     cs.store(group="data", name="csv_schema", node=CsvData)
 
 
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***``."""
-    if "@" not in url or "://" not in url:
-        return url
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:  # not a database URL: mask the user-info part by hand
-        scheme, rest = url.split("://", 1)
-        userinfo, host = rest.rsplit("@", 1)
-        user = userinfo.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-
-
-def unreachable(key: str, url: str, exc: BaseException) -> UserError:
-    """One line for a store that cannot be used: the URL masked, the password scrubbed."""
-    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    text = lines[0] if lines else type(exc).__name__
-    try:
-        password = make_url(url).password
-    except ArgumentError:
-        password = None
-    if password:
-        text = text.replace(str(password), "***")
-    return UserError(f"{key}: cannot use {mask_url(url)}: {text}")
-
-
-def check_known_keys(given: dict, cfg: Config) -> None:
-    """Refuse keys the schemas do not know, even when added with Hydra's ``+key=value``."""
-
-    def walk(values: dict, known: dict, prefix: str) -> None:
-        for key, value in values.items():
-            name = f"{prefix}{key}"
-            if key not in known:
-                raise UserError(f"config: unknown key {name!r} (no such setting)")
-            if isinstance(value, dict) and isinstance(known[key], dict):
-                walk(value, known[key], f"{name}.")
-
-    walk(given, dataclasses.asdict(cfg), "")
-
-
-def _require(ok: bool, key: str, condition: str, value: object) -> None:
-    if not ok:
-        raise UserError(f"The '{key}' parameter must be {condition}. Got {value!r} instead.")
-
-
-def _absolute_sqlite(url: str) -> str:
-    """Make the path of a ``sqlite:///relative.db`` URL absolute against the project root."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/"):
-        path = url[len(prefix) :]
-        if path and path != ":memory:":
-            return prefix + str((PROJECT_ROOT / path).resolve())
-    return url
-
-
-def validate(cfg: Config) -> Config:
-    """Check value ranges and return a copy with every store location made absolute."""
-    s = cfg.search
-    _require(len(s.penalties) > 0, "search.penalties", "a non-empty list", s.penalties)
-    _require(
-        len(set(s.penalties)) == len(s.penalties),
-        "search.penalties",
-        "a list without repeats",
-        [p.value for p in s.penalties],
-    )
-    _require(s.alpha_low > 0, "search.alpha_low", "> 0", s.alpha_low)
-    _require(
-        s.alpha_high > s.alpha_low, "search.alpha_high", f"> alpha_low={s.alpha_low}", s.alpha_high
-    )
-    _require(s.guess_alpha > 0, "search.guess_alpha", "> 0", s.guess_alpha)
-    _require(0 <= s.l1_ratio_low <= 1, "search.l1_ratio_low", "in [0, 1]", s.l1_ratio_low)
-    _require(
-        s.l1_ratio_low <= s.l1_ratio_high <= 1,
-        "search.l1_ratio_high",
-        f"in [l1_ratio_low={s.l1_ratio_low}, 1]",
-        s.l1_ratio_high,
-    )
-    _require(s.n_splits >= 2, "search.n_splits", ">= 2", s.n_splits)
-    _require(s.n_trials >= 1, "search.n_trials", ">= 1", s.n_trials)
-    _require(s.timeout is None or s.timeout > 0, "search.timeout", "> 0 or null", s.timeout)
-    _require(s.max_iter >= 1, "search.max_iter", ">= 1", s.max_iter)
-    _require(s.tol > 0, "search.tol", "> 0", s.tol)
-    _require(s.heartbeat_interval >= 1, "search.heartbeat_interval", ">= 1", s.heartbeat_interval)
-    _require(
-        s.grace_period > s.heartbeat_interval,
-        "search.grace_period",
-        f"> heartbeat_interval={s.heartbeat_interval}",
-        s.grace_period,
-    )
-    if s.scoring is not None:
-        _check_scoring(s.scoring)
-    if cfg.registry.metric is not None:
-        _require(
-            cfg.registry.metric in METRIC_DIRECTION,
-            "registry.metric",
-            f"one of {', '.join(METRIC_DIRECTION)}",
-            cfg.registry.metric,
-        )
-    _require(
-        cfg.registry.min_improvement >= 0,
-        "registry.min_improvement",
-        ">= 0",
-        cfg.registry.min_improvement,
-    )
-    if cfg.job == Job.predict:
-        _require(bool(cfg.predict.input), "predict.input", "a file path", cfg.predict.input)
-        _require(bool(cfg.predict.output), "predict.output", "a file path", cfg.predict.output)
-    _require(cfg.data.max_categories >= 2, "data.max_categories", ">= 2", cfg.data.max_categories)
-    _require(
-        0 < cfg.split.test_size < 1,
-        "split.test_size",
-        "in the open interval (0, 1)",
-        cfg.split.test_size,
-    )
-    if isinstance(cfg.data, SeedRegressionData):
-        d = cfg.data
-        _require(d.n_samples >= 2, "data.n_samples", ">= 2", d.n_samples)
-        _require(d.n_features >= 1, "data.n_features", ">= 1", d.n_features)
-        _require(
-            0 <= d.n_informative <= d.n_features,
-            "data.n_informative",
-            f"in [0, n_features={d.n_features}]",
-            d.n_informative,
-        )
-        _require(d.noise >= 0, "data.noise", ">= 0", d.noise)
-    if isinstance(cfg.data, SeedClassificationData):
-        d = cfg.data
-        _require(d.n_samples >= 2, "data.n_samples", ">= 2", d.n_samples)
-        _require(d.n_classes >= 2, "data.n_classes", ">= 2", d.n_classes)
-        _require(
-            d.n_informative + d.n_redundant + d.n_repeated <= d.n_features,
-            "data.n_features",
-            ">= n_informative + n_redundant + n_repeated",
-            d.n_features,
-        )
-        _require(
-            d.n_classes * d.n_clusters_per_class <= 2**d.n_informative,
-            "data.n_informative",
-            "large enough that n_classes * n_clusters_per_class <= 2**n_informative",
-            d.n_informative,
-        )
-
-    store = Path(cfg.store_dir).expanduser()
-    store = store if store.is_absolute() else (PROJECT_ROOT / store)
-    store = store.resolve()
-    tracking_uri = _absolute_sqlite(cfg.tracking.uri or f"sqlite:///{store / 'mlflow.db'}")
-    artifacts = cfg.tracking.artifact_location or (store / "artifacts").as_uri()
-    if "://" not in artifacts:
-        artifacts = (PROJECT_ROOT / Path(artifacts).expanduser()).resolve().as_uri()
-    storage = _absolute_sqlite(cfg.search.storage or f"sqlite:///{store / 'optuna.db'}")
-    storage, tracking_uri = _psycopg(storage), _psycopg(tracking_uri)
-    try:
-        make_url(storage)
-    except ArgumentError:
-        _require(
-            False,
-            "search.storage",
-            "a database URL such as postgresql+psycopg://user@host/db",
-            mask_url(storage),
-        )
-    if tracking_uri.startswith(("http://", "https://")) and not cfg.tracking.artifact_location:
-        artifacts = None  # the tracking server's own default (proxied artifacts)
-    if cfg.job == Job.worker:
-        _check_worker(cfg, storage, tracking_uri)
-    return dataclasses.replace(
-        cfg,
-        store_dir=str(store),
-        search=dataclasses.replace(cfg.search, storage=storage),
-        tracking=dataclasses.replace(cfg.tracking, uri=tracking_uri, artifact_location=artifacts),
-    )
-
-
-def _psycopg(url: str) -> str:
-    """``postgresql://`` with the installed driver (psycopg 3), as SQLAlchemy needs it spelt."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
-
-
-def _check_worker(cfg: Config, storage: str, tracking_uri: str) -> None:
-    """A worker shares its study and its runs with other machines: no file-based stores."""
-    _require(
-        not storage.startswith("sqlite"),
-        "search.storage",
-        "a PostgreSQL URL for job=worker (SQLite is one process's store; see Scale-out in the "
-        "README, e.g. search=distributed)",
-        mask_url(storage),
-    )
-    _require(
-        not tracking_uri.startswith(("sqlite", "file:")) and "://" in tracking_uri,
-        "tracking.uri",
-        "an http(s):// tracking server or a PostgreSQL URL for job=worker (e.g. tracking=server)",
-        mask_url(tracking_uri),
-    )
-    _require(
-        not cfg.search.fresh,
-        "search.fresh",
-        "false for job=worker (a worker joins the newest study; start a fresh one with make tune)",
-        cfg.search.fresh,
-    )
-
-
-def model_name(cfg: Config, dataset_name: str | None = None) -> str:
-    """``registry.model_name``, or by default the data set's name (a CSV file's stem)."""
-    if cfg.registry.model_name:
-        return cfg.registry.model_name
-    if dataset_name:
-        return dataset_name
-    if isinstance(cfg.data, CsvData):
-        return Path(cfg.data.path).stem
-    return cfg.data.name
-
-
-def check_for_task(cfg: Config, task: Task) -> None:
-    """Settings that only make sense for one task: ``registry.metric``."""
-    allowed = METRICS_BY_TASK[task]
-    metric = cfg.registry.metric
-    if metric is not None and metric not in allowed:
-        raise UserError(
-            f"The 'registry.metric' parameter must be one of {', '.join(allowed)} for a "
-            f"{task.value} target. Got {metric!r} instead."
-        )
+def to_yaml(values: dict) -> str:
+    """Plain config values as YAML, the way Hydra writes a job's config."""
+    return OmegaConf.to_yaml(OmegaConf.create(values))
 
 
 METRICS_BY_TASK = {
@@ -473,6 +249,17 @@ METRIC_DIRECTION = {
 }
 
 
+def model_name(cfg: Config, dataset_name: str | None = None) -> str:
+    """``registry.model_name``, or by default the data set's name (a CSV file's stem)."""
+    if cfg.registry.model_name:
+        return cfg.registry.model_name
+    if dataset_name:
+        return dataset_name
+    if isinstance(cfg.data, CsvData):
+        return Path(cfg.data.path).stem
+    return cfg.data.name
+
+
 def default_gate_metric(task: Task, n_classes: int) -> str:
     """The holdout metric the registry gate uses when ``registry.metric`` is null."""
     if task == Task.regression:
@@ -485,13 +272,3 @@ def default_scoring(task: Task, n_classes: int) -> str:
     if task == Task.regression:
         return "neg_root_mean_squared_error"
     return "roc_auc" if n_classes == 2 else "neg_log_loss"
-
-
-def _check_scoring(name: str) -> None:
-    from sklearn.metrics import get_scorer_names
-
-    if name not in get_scorer_names():
-        raise UserError(
-            f"The 'search.scoring' parameter must be a scikit-learn scorer name such as "
-            f"'neg_root_mean_squared_error' or 'r2'. Got {name!r} instead."
-        )

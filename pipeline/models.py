@@ -14,7 +14,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from pipeline.config import Penalty, Task
 
-L1_RATIO = {Penalty.l1: 1.0, Penalty.l2: 0.0}
+_L1_SHARE = {Penalty.l1: 1.0, Penalty.l2: 0.0}
 
 
 @dataclass(frozen=True)
@@ -83,11 +83,9 @@ def _regressor(candidate: Candidate | None, *, max_iter: int, tol: float):
 def _classifier(candidate: Candidate | None, *, max_iter: int, tol: float):
     if candidate is None:
         return DummyClassifier(strategy="most_frequent")
-    l1_ratio = L1_RATIO.get(candidate.penalty)
-    if l1_ratio is None:
-        l1_ratio = _l1_ratio(candidate)
+    l1_ratio = l1_share(candidate)
     return LogisticRegression(
-        C=1.0 / candidate.alpha,
+        C=logistic_C(candidate),
         l1_ratio=l1_ratio,
         solver="lbfgs" if l1_ratio == 0 else "saga",
         max_iter=max_iter,
@@ -99,6 +97,45 @@ def _l1_ratio(candidate: Candidate) -> float:
     if candidate.l1_ratio is None:
         raise ValueError("an elasticnet candidate needs an l1_ratio")
     return candidate.l1_ratio
+
+
+# -- the same penalties as arguments of the fast paths' solvers (pipeline.folds) -----------
+
+
+def l1_share(candidate: Candidate) -> float:
+    """The L1 part of the penalty: 1 for l1, 0 for l2, ``l1_ratio`` for elasticnet."""
+    share = _L1_SHARE.get(candidate.penalty)
+    return _l1_ratio(candidate) if share is None else share
+
+
+def logistic_C(candidate: Candidate) -> float:
+    """LogisticRegression's ``C``: the inverse of ``alpha``."""
+    return 1.0 / candidate.alpha
+
+
+def ridge_penalty(candidate: Candidate) -> float:
+    """Ridge's ``lambda`` in (X'X + lambda I) w = X'y, on the centered training rows."""
+    return candidate.alpha
+
+
+def enet_penalties(candidate: Candidate, n_samples: int) -> tuple[float, float]:
+    """``(l1_reg, l2_reg)`` with which 1/2 ||y - Xw||^2 + l1_reg |w|_1 + l2_reg/2 ||w||^2,
+    over ``n_samples`` centered rows, is ``n_samples`` times Lasso's / ElasticNet's objective."""
+    share = l1_share(candidate)
+    return candidate.alpha * share * n_samples, candidate.alpha * (1.0 - share) * n_samples
+
+
+def logistic_penalties(candidate: Candidate) -> tuple[float, float]:
+    """``(l1_reg, l2_reg)`` with which sum(log loss) + l1_reg |w|_1 + l2_reg/2 ||w||^2 is
+    LogisticRegression(C=1/alpha, l1_ratio=...)'s objective divided by ``C``."""
+    share = l1_share(candidate)
+    return candidate.alpha * share, candidate.alpha * (1.0 - share)
+
+
+def alpha_at(l1_reg: float, candidate: Candidate, n_samples: int = 1) -> float:
+    """The inverse of :func:`enet_penalties` (``n_samples`` = 1: of :func:`logistic_penalties`):
+    the alpha whose L1 weight, for ``candidate``'s penalty, is ``l1_reg``."""
+    return l1_reg / (n_samples * max(l1_share(candidate), 1e-3))
 
 
 def make_preprocessor(

@@ -1,4 +1,7 @@
-"""Figures, returned to the caller; nothing here saves or shows them."""
+"""Figures of one model: its coefficients and diagnostics; nothing here saves or shows them.
+
+The study-wide review figures (paths, curves, Optuna's views) are in ``review_plots``.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 
 _INCH_PER_CHAR = 0.075  # small font; lets margins be set without a costly layout pass
+_SVG_ROW, _SVG_TOP = 18, 46  # pixels: one bar, the space above the first
 
 
 def coefficient_svg(coefs: pd.Series | pd.DataFrame, *, title: str, max_features: int = 30) -> str:
@@ -28,11 +32,11 @@ def coefficient_svg(coefs: pd.Series | pd.DataFrame, *, title: str, max_features
     index = table.index.tolist()
     labels = [str(index[i]) for i in order]
     columns = table.columns.tolist()
-    row, top = 18, 46
+    many = len(columns) > 1
     left = min(220, 16 + 7 * max(len(s) for s in labels))
-    panel = 520 if len(columns) == 1 else 240
+    panel = 240 if many else 520
     width = left + panel * len(columns) + 16
-    height = top + row * len(shown) + 40 + (18 if hidden else 0) + (18 if len(columns) > 1 else 0)
+    height = _SVG_TOP + _SVG_ROW * len(shown) + 40 + (18 if hidden else 0) + (18 if many else 0)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'font-family="sans-serif" font-size="12">',
@@ -40,44 +44,12 @@ def coefficient_svg(coefs: pd.Series | pd.DataFrame, *, title: str, max_features
         f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14">{escape(title)}</text>',
     ]
     for i, name in enumerate(labels):
-        y = top + row * i + row / 2 + 4
+        y = _SVG_TOP + _SVG_ROW * i + _SVG_ROW / 2 + 4
         out.append(f'<text x="{left - 6}" y="{y}" text-anchor="end">{escape(name)}</text>')
     for j, column in enumerate(columns):
-        x0 = left + panel * j + 8
-        values = shown[:, j]
-        scale = np.abs(values).max() or 1.0
-        half = (panel - 24) / 2
-        mid = x0 + half
-        if len(columns) > 1:
-            out.append(
-                f'<text x="{mid}" y="{top - 8}" text-anchor="middle">{escape(str(column))}</text>'
-            )
-        for i, value in enumerate(values.tolist()):
-            y = top + row * i
-            if value == 0:
-                cross = f'x="{mid}" y="{y + row / 2 + 4}" text-anchor="middle" fill="#666"'
-                out.append(f"<text {cross}>×</text>")
-                continue
-            length = abs(value) / scale * half
-            x = mid if value > 0 else mid - length
-            color = "#1f77b4" if value > 0 else "#d62728"
-            out.append(
-                f'<rect x="{x:.1f}" y="{y + 3}" width="{length:.1f}" height="{row - 6}" '
-                f'fill="{color}"><title>{escape(labels[i])}: {value:.6g}</title></rect>'
-            )
-        bottom = top + row * len(values)
-        out.append(f'<line x1="{mid}" y1="{top}" x2="{mid}" y2="{bottom}" stroke="#444"/>')
-        out.append(f'<text x="{x0}" y="{bottom + 16}" fill="#444">{-scale:.3g}</text>')
-        end = f'x="{x0 + 2 * half}" y="{bottom + 16}" text-anchor="end" fill="#444"'
-        out.append(f"<text {end}>{scale:.3g}</text>")
-        n_zero = int((every[:, j] == 0).sum())
-        note = f"exactly zero: {n_zero} of {len(every)}"
-        if len(columns) == 1:
-            note = f"coefficient (standardized features); {note}"
-        out.append(
-            f'<text x="{mid}" y="{bottom + 32}" text-anchor="middle" fill="#444">{note}</text>'
-        )
-    if len(columns) > 1:
+        header = str(column) if many else None
+        out += _svg_panel(left + panel * j + 8, panel, shown[:, j], every[:, j], labels, header)
+    if many:
         out.append(
             f'<text x="{width / 2}" y="{height - (26 if hidden else 8)}" text-anchor="middle" '
             'fill="#444">coefficients per class (standardized features)</text>'
@@ -87,6 +59,48 @@ def coefficient_svg(coefs: pd.Series | pd.DataFrame, *, title: str, max_features
         out.append(f'<text x="8" y="{height - 8}" fill="#666">{note}</text>')
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _svg_panel(
+    x0: float,
+    panel: int,
+    values: np.ndarray,
+    column: np.ndarray,
+    labels: list[str],
+    header: str | None,
+) -> list[str]:
+    """One panel of ``coefficient_svg``: bars of ``values``, zeros counted over ``column``."""
+    out = []
+    scale = np.abs(values).max() or 1.0
+    half = (panel - 24) / 2
+    mid = x0 + half
+    if header is not None:
+        out.append(
+            f'<text x="{mid}" y="{_SVG_TOP - 8}" text-anchor="middle">{escape(header)}</text>'
+        )
+    for i, value in enumerate(values.tolist()):
+        y = _SVG_TOP + _SVG_ROW * i
+        if value == 0:
+            cross = f'x="{mid}" y="{y + _SVG_ROW / 2 + 4}" text-anchor="middle" fill="#666"'
+            out.append(f"<text {cross}>×</text>")
+            continue
+        length = abs(value) / scale * half
+        x = mid if value > 0 else mid - length
+        color = "#1f77b4" if value > 0 else "#d62728"
+        out.append(
+            f'<rect x="{x:.1f}" y="{y + 3}" width="{length:.1f}" height="{_SVG_ROW - 6}" '
+            f'fill="{color}"><title>{escape(labels[i])}: {value:.6g}</title></rect>'
+        )
+    bottom = _SVG_TOP + _SVG_ROW * len(values)
+    out.append(f'<line x1="{mid}" y1="{_SVG_TOP}" x2="{mid}" y2="{bottom}" stroke="#444"/>')
+    out.append(f'<text x="{x0}" y="{bottom + 16}" fill="#444">{-scale:.3g}</text>')
+    end = f'x="{x0 + 2 * half}" y="{bottom + 16}" text-anchor="end" fill="#444"'
+    out.append(f"<text {end}>{scale:.3g}</text>")
+    note = f"exactly zero: {int((column == 0).sum())} of {len(column)}"
+    if header is None:
+        note = f"coefficient (standardized features); {note}"
+    out.append(f'<text x="{mid}" y="{bottom + 32}" text-anchor="middle" fill="#444">{note}</text>')
+    return out
 
 
 def coefficient_plot(
@@ -104,39 +118,11 @@ def coefficient_plot(
     labels = [str(n) for n in shown.index]
     hidden = len(table) - len(shown)
     panels = list(shown.columns)
-
-    panel_width = 7.5 if len(panels) == 1 else 3.2
-    left = min(3.0, 0.5 + _INCH_PER_CHAR * max(len(s) for s in labels))
-    width = left + panel_width * len(panels) + 0.3
-    height = max(3.0, 1.4 + 0.26 * len(shown))
-    fig = Figure(figsize=(width, height), dpi=100)
-    fig.subplots_adjust(
-        left=left / width,
-        right=1 - 0.3 / width,
-        top=1 - 0.55 / height,
-        bottom=(0.75 if hidden else 0.55) / height,
-        wspace=0.08,
-    )
+    fig = _coefficient_figure(labels, n_panels=len(panels), hidden=hidden)
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     y = np.arange(len(shown))
     for ax, panel in zip(axes, panels, strict=True):
-        values = shown[panel].to_numpy(dtype=float)
-        zero = values == 0
-        colors = np.where(values > 0, "tab:blue", "tab:red")
-        ax.barh(y[~zero], values[~zero], color=colors[~zero])
-        if zero.any():
-            n_zero = int((table[panel] == 0).sum())
-            ax.scatter(
-                np.zeros(zero.sum()),
-                y[zero],
-                marker="x",
-                color="0.4",
-                zorder=3,
-                label=f"exactly zero: {n_zero} of {len(table)}",
-            )
-            ax.legend(loc="lower right", fontsize="small")
-        ax.axvline(0, color="0.3", linewidth=0.8)
-        ax.set_xlabel("coefficient (on standardized features)", fontsize="small")
+        _coefficient_panel(ax, y, shown[panel].to_numpy(dtype=float), table[panel])
         if len(panels) > 1:
             ax.set_title(str(panel), fontsize="small")
     axes[0].set_yticks(y, labels, fontsize="small")
@@ -151,6 +137,42 @@ def coefficient_plot(
             0.01, 0.01, f"{hidden} smaller coefficients not shown", fontsize="small", color="0.4"
         )
     return fig
+
+
+def _coefficient_figure(labels: list[str], *, n_panels: int, hidden: int) -> Figure:
+    """A figure sized for the labels and panels, margins set without a layout pass."""
+    panel_width = 7.5 if n_panels == 1 else 3.2
+    left = min(3.0, 0.5 + _INCH_PER_CHAR * max(len(s) for s in labels))
+    width = left + panel_width * n_panels + 0.3
+    height = max(3.0, 1.4 + 0.26 * len(labels))
+    fig = Figure(figsize=(width, height), dpi=100)
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - 0.3 / width,
+        top=1 - 0.55 / height,
+        bottom=(0.75 if hidden else 0.55) / height,
+        wspace=0.08,
+    )
+    return fig
+
+
+def _coefficient_panel(ax, y: np.ndarray, values: np.ndarray, column: pd.Series) -> None:
+    """Bars of the shown ``values``; zeros as crosses, counted over the whole ``column``."""
+    zero = values == 0
+    colors = np.where(values > 0, "tab:blue", "tab:red")
+    ax.barh(y[~zero], values[~zero], color=colors[~zero])
+    if zero.any():
+        ax.scatter(
+            np.zeros(zero.sum()),
+            y[zero],
+            marker="x",
+            color="0.4",
+            zorder=3,
+            label=f"exactly zero: {int((column == 0).sum())} of {len(column)}",
+        )
+        ax.legend(loc="lower right", fontsize="small")
+    ax.axvline(0, color="0.3", linewidth=0.8)
+    ax.set_xlabel("coefficient (on standardized features)", fontsize="small")
 
 
 def confusion_matrix_plot(y_true: pd.Series, y_pred: np.ndarray, *, labels: list, title: str):
@@ -182,162 +204,6 @@ def roc_plot(y_true: pd.Series, proba: np.ndarray, *, classes: list, title: str)
     ax.set_ylabel("true positive rate")
     ax.set_title(title, fontsize="medium")
     ax.legend(loc="lower right", fontsize="small")
-    return fig
-
-
-PENALTY_COLORS = {"l1": "tab:blue", "l2": "tab:orange", "elasticnet": "tab:green"}
-
-
-def _mark_alpha(ax, alpha: float) -> None:
-    ax.axvline(alpha, color="0.2", linestyle="--", linewidth=1, label=f"chosen α={alpha:.3g}")
-
-
-def regularization_path_plot(
-    paths: dict[str, pd.DataFrame],
-    *,
-    chosen: tuple[str, float],
-    max_features: int = 12,
-) -> Figure:
-    """Coefficients against alpha (log scale), one panel per penalty, one line per feature.
-
-    ``paths`` maps a panel label (its first word the penalty) to a frame indexed by alpha
-    with a column per feature. The features with the largest coefficients are drawn; the
-    rest are counted under the figure. The chosen alpha is marked on its penalty's panel.
-    """
-    labels = list(paths)
-    first = paths[labels[0]]
-    peak = pd.concat([p.abs().max() for p in paths.values()], axis=1).max(axis=1)
-    top = list(peak.sort_values(ascending=False).index[:max_features])
-    hidden = first.shape[1] - len(top)
-    fig = Figure(figsize=(4.6 * len(labels) + 1.8, 4.6), dpi=100, layout="constrained")
-    axes = fig.subplots(1, len(labels), sharey=True, squeeze=False)[0]
-    colors = {f: f"C{i % 10}" for i, f in enumerate(top)}
-    for ax, label in zip(axes, labels, strict=True):
-        path = paths[label]
-        for feature in top:
-            ax.plot(path.index, path[feature], color=colors[feature], linewidth=1.4, label=feature)
-        ax.set_xscale("log")
-        ax.axhline(0, color="0.6", linewidth=0.8)
-        ax.set_title(label, fontsize="medium")
-        ax.set_xlabel("alpha (log scale)")
-        if label.split()[0] == chosen[0]:
-            _mark_alpha(ax, chosen[1])
-    axes[0].set_ylabel("coefficient (standardized features)")
-    handles, names = axes[0].get_legend_handles_labels()
-    for ax in axes:
-        h, n = ax.get_legend_handles_labels()
-        if len(n) > len(names):
-            handles, names = h, n
-    fig.legend(handles, names, loc="outside right upper", fontsize="small")
-    title = "Regularization path: L1 sets coefficients to exactly zero, L2 only shrinks them"
-    if hidden:
-        title += f"\n(largest {len(top)} features shown, {hidden} more hidden)"
-    fig.suptitle(title, fontsize="medium")
-    return fig
-
-
-def sparsity_plot(paths: dict[str, pd.DataFrame], *, chosen: tuple[str, float]) -> Figure:
-    """Number of non-zero coefficients against alpha, one line per penalty."""
-    fig = Figure(figsize=(7, 4.5), dpi=100, layout="constrained")
-    ax = fig.add_subplot()
-    for label, path in paths.items():
-        nonzero = (path != 0).sum(axis=1)
-        color = PENALTY_COLORS.get(label.split()[0])
-        ax.plot(path.index, nonzero, marker=".", label=label, color=color)
-    _mark_alpha(ax, chosen[1])
-    ax.set_xscale("log")
-    ax.set_xlabel("alpha (log scale)")
-    ax.set_ylabel("non-zero coefficients")
-    ax.set_ylim(bottom=0)
-    ax.set_title("Sparsity: how many features each penalty keeps", fontsize="medium")
-    ax.legend(fontsize="small")
-    return fig
-
-
-def validation_curve_plot(trials: pd.DataFrame, *, chosen: tuple[str, float], scoring: str):
-    """Training and CV score (± std across folds) against alpha, a panel per penalty.
-
-    Drawn from the trials the search ran: where the curves part, the model overfits;
-    where both fall, it underfits.
-    """
-    penalties = [p for p in PENALTY_COLORS if p in set(trials["penalty"])]
-    fig = Figure(figsize=(4.6 * len(penalties) + 0.6, 4.6), dpi=100, layout="constrained")
-    axes = fig.subplots(1, len(penalties), sharey=True, squeeze=False)[0]
-    for ax, penalty in zip(axes, penalties, strict=True):
-        rows = trials[trials["penalty"] == penalty].sort_values("alpha")
-        ax.plot(rows["alpha"], rows["train_score"], "-", color="0.5", label="training folds")
-        ax.errorbar(
-            rows["alpha"],
-            rows["cv_score"],
-            yerr=rows["cv_std"],
-            fmt="o-",
-            markersize=3,
-            color=PENALTY_COLORS[penalty],
-            capsize=2,
-            label="CV (± std over folds)",
-        )
-        ax.set_xscale("log")
-        ax.set_xlabel("alpha (log scale)")
-        ax.set_title(f"{penalty} ({len(rows)} trials)", fontsize="medium")
-        if penalty == chosen[0]:
-            _mark_alpha(ax, chosen[1])
-        ax.legend(fontsize="small")
-    axes[0].set_ylabel(f"{scoring} (higher is better)")
-    fig.suptitle("Validation curve: too little and too much regularization", fontsize="medium")
-    return fig
-
-
-def _scores_by_penalty(ax, trials: pd.DataFrame, *, x: str) -> None:
-    """Each trial's CV score against ``x``, coloured by penalty; the worst 10% cut off."""
-    for penalty, rows in trials.groupby("penalty"):
-        color = PENALTY_COLORS.get(str(penalty))
-        ax.scatter(rows[x], rows["cv_score"], s=18, label=penalty, color=color)
-    low, high = trials["cv_score"].quantile(0.1), trials["cv_score"].max()
-    pad = 0.05 * (high - low) + 1e-12
-    ax.set_ylim(low - pad, high + pad)
-
-
-def optimization_history_plot(trials: pd.DataFrame, *, scoring: str) -> Figure:
-    """Each trial's CV score in order, coloured by penalty, with the best so far."""
-    fig = Figure(figsize=(7.5, 4.5), dpi=100, layout="constrained")
-    ax = fig.add_subplot()
-    _scores_by_penalty(ax, trials, x="number")
-    ax.step(
-        trials["number"],
-        trials["cv_score"].cummax(),
-        where="post",
-        color="0.2",
-        label="best so far",
-    )
-    ax.set_xlabel("trial")
-    ax.set_ylabel(f"CV {scoring}")
-    ax.set_title("Optimization history (worst 10% of trials cut off)", fontsize="medium")
-    ax.legend(fontsize="small")
-    return fig
-
-
-def importance_plot(importances: dict[str, float]) -> Figure:
-    """Optuna's parameter importances as bars."""
-    fig = Figure(figsize=(6, 3), dpi=100, layout="constrained")
-    ax = fig.add_subplot()
-    names = list(importances)[::-1]
-    ax.barh(names, [importances[n] for n in names], color="tab:blue")
-    ax.set_xlabel("importance for the CV score (fANOVA)")
-    ax.set_title("Parameter importances", fontsize="medium")
-    return fig
-
-
-def slice_plot(trials: pd.DataFrame, *, chosen: tuple[str, float], scoring: str) -> Figure:
-    """CV score against alpha for every trial, coloured by penalty."""
-    fig = Figure(figsize=(7.5, 4.5), dpi=100, layout="constrained")
-    ax = fig.add_subplot()
-    _scores_by_penalty(ax, trials, x="alpha")
-    _mark_alpha(ax, chosen[1])
-    ax.set_xscale("log")
-    ax.set_xlabel("alpha (log scale)")
-    ax.set_ylabel(f"CV {scoring}")
-    ax.set_title("Slice: CV score over alpha, by penalty (worst 10% cut off)", fontsize="medium")
-    ax.legend(fontsize="small")
     return fig
 
 

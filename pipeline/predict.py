@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import config, interrupt
+from pipeline import config, constraints, interrupt, stores
 from pipeline.config import Config
 from pipeline.data import read_table
 from pipeline.errors import UserError
@@ -51,7 +51,7 @@ def _numeric_inputs(prep) -> list[str]:
 
 def run(cfg: Config) -> dict[str, Any]:
     """Predict ``cfg.predict.input`` with ``models:/<registry.model_name>@<alias>``."""
-    cfg = config.validate(cfg)
+    cfg = constraints.validate(cfg)
     source = Path(cfg.predict.input).expanduser().resolve()
     target = Path(cfg.predict.output).expanduser().resolve()
     if target.suffix.lower() not in (".csv", ".parquet", ".pq"):
@@ -62,19 +62,7 @@ def run(cfg: Config) -> dict[str, Any]:
 
     tracker = tracking.Tracker.from_config(cfg.tracking)
     name, alias = config.model_name(cfg), cfg.predict.alias
-    version = tracker.alias(name, alias)
-    if version is None:
-        hint = ""
-        challenger = tracker.alias(name, "challenger") if alias != "challenger" else None
-        if challenger is not None:
-            hint = (
-                f"; version {challenger.version} is the challenger "
-                f"({challenger.tags.get('promotion', 'not promoted')}): predict.alias=challenger"
-            )
-        raise UserError(
-            f"registry.model_name: no model {name!r} with alias {alias!r} in "
-            f"{config.mask_url(cfg.tracking.uri)}{hint}"
-        )
+    version = _version(tracker, name, alias, uri=cfg.tracking.uri)
     model = tracker.load_model(f"models:/{name}@{alias}")
     needed = [str(c) for c in model.feature_names_in_]
     missing = [c for c in needed if c not in frame.columns]
@@ -92,6 +80,31 @@ def run(cfg: Config) -> dict[str, Any]:
         proba = model.predict_proba(X)
         for i, label in enumerate(model.classes_):
             out[f"proba_{label}"] = np.round(proba[:, i], 6)
+    _write(out, target)
+    log.info("wrote %d predictions of %s v%s to %s", len(out), name, version.version, target)
+    return {"model": name, "version": version.version, "rows": len(out), "output": str(target)}
+
+
+def _version(tracker, name: str, alias: str, *, uri: str):
+    """The model version at ``alias``; a user error naming the challenger when there is none."""
+    version = tracker.alias(name, alias)
+    if version is not None:
+        return version
+    hint = ""
+    challenger = tracker.alias(name, "challenger") if alias != "challenger" else None
+    if challenger is not None:
+        hint = (
+            f"; version {challenger.version} is the challenger "
+            f"({challenger.tags.get('promotion', 'not promoted')}): predict.alias=challenger"
+        )
+    raise UserError(
+        f"registry.model_name: no model {name!r} with alias {alias!r} in "
+        f"{stores.mask_url(uri)}{hint}"
+    )
+
+
+def _write(out, target: Path) -> None:
+    """Write the table next to ``target`` and move it into place: never a half-written file."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     if target.suffix.lower() == ".csv":
@@ -99,6 +112,4 @@ def run(cfg: Config) -> dict[str, Any]:
     else:
         out.to_parquet(partial, index=False)
     interrupt.check()
-    os.replace(partial, target)  # never a half-written output
-    log.info("wrote %d predictions of %s v%s to %s", len(out), name, version.version, target)
-    return {"model": name, "version": version.version, "rows": len(out), "output": str(target)}
+    os.replace(partial, target)

@@ -129,15 +129,7 @@ def promote(
             "registry.force=true lets it compete again"
         )
         return Decision("kept", reason, metric, version, challenger)
-
-    champion_score = None
-    unusable = ""
-    if champion is not None:
-        try:
-            model = tracker.load_model(f"models:/{name}/{champion.version}")
-            champion_score = evaluate.holdout_scores({"c": model}, parts, task=task)["c"][metric]
-        except (KeyError, ValueError, AttributeError) as exc:
-            unusable = f"champion version {champion.version} cannot score today's data ({exc}); "
+    champion_score, unusable = _champion_score(tracker, name, champion, parts, task, metric)
     status, reason = gate(
         metric=metric,
         challenger=challenger,
@@ -146,25 +138,43 @@ def promote(
         min_improvement=min_improvement,
     )
     reason = unusable + reason
+    champion_version = champion.version if champion is not None else None
+    _record(tracker, name, version, champion_version, status=status, reason=reason)
+    return Decision(status, reason, metric, version, challenger, champion_version, champion_score)
+
+
+def _champion_score(
+    tracker: Tracker, name: str, champion: Any, parts: Split, task: Task, metric: str
+) -> tuple[float | None, str]:
+    """The champion's score on today's holdout, or None and why it cannot be scored."""
+    if champion is None:
+        return None, ""
+    try:
+        model = tracker.load_model(f"models:/{name}/{champion.version}")
+        return evaluate.holdout_scores({"c": model}, parts, task=task)["c"][metric], ""
+    except (KeyError, ValueError, AttributeError) as exc:
+        return None, f"champion version {champion.version} cannot score today's data ({exc}); "
+
+
+def _record(
+    tracker: Tracker,
+    name: str,
+    version: str,
+    champion_version: str | None,
+    *,
+    status: str,
+    reason: str,
+) -> None:
+    """Tag the versions with the decision; on promotion, move ``champion`` last."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
     tracker.tag_version(name, version, {"promotion": status, "promotion_reason": reason})
-    if status == "promoted":
-        if champion is not None:
-            tracker.tag_version(
-                name, champion.version, {"replaced_by": version, "replaced_at": now}
-            )
-            tracker.tag_version(name, version, {PREVIOUS: champion.version})
-        tracker.tag_version(name, version, {"promoted_at": now})
-        tracker.set_alias(name, CHAMPION, version)  # last: the one step that changes serving
-    return Decision(
-        status,
-        reason,
-        metric,
-        version,
-        challenger,
-        champion.version if champion is not None else None,
-        champion_score,
-    )
+    if status != "promoted":
+        return
+    if champion_version is not None:
+        tracker.tag_version(name, champion_version, {"replaced_by": version, "replaced_at": now})
+        tracker.tag_version(name, version, {PREVIOUS: champion_version})
+    tracker.tag_version(name, version, {"promoted_at": now})
+    tracker.set_alias(name, CHAMPION, version)  # last: the one step that changes serving
 
 
 def rollback(tracker: Tracker, name: str, *, reason: str) -> tuple[str, str]:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pipeline import evaluate, plots, search
+from pipeline import evaluate, plots, review_plots, search
 from pipeline.config import Penalty, Task
 from pipeline.models import Candidate
 
@@ -35,14 +35,16 @@ def figures(
     scoring = setup.scoring
     paths = _paths(setup, space, trials, best)
     out = {
-        "regularization_path.png": plots.regularization_path_plot(paths, chosen=chosen),
-        "validation_curve.png": plots.validation_curve_plot(trials, chosen=chosen, scoring=scoring),
-        "sparsity.png": plots.sparsity_plot(paths, chosen=chosen),
-        "optimization_history.png": plots.optimization_history_plot(trials, scoring=scoring),
-        "slice_alpha.png": plots.slice_plot(trials, chosen=chosen, scoring=scoring),
+        "regularization_path.png": review_plots.regularization_path_plot(paths, chosen=chosen),
+        "validation_curve.png": review_plots.validation_curve_plot(
+            trials, chosen=chosen, scoring=scoring
+        ),
+        "sparsity.png": review_plots.sparsity_plot(paths, chosen=chosen),
+        "optimization_history.png": review_plots.optimization_history_plot(trials, scoring=scoring),
+        "slice_alpha.png": review_plots.slice_plot(trials, chosen=chosen, scoring=scoring),
     }
     if importances:
-        out["param_importances.png"] = plots.importance_plot(importances)
+        out["param_importances.png"] = review_plots.importance_plot(importances)
     where = f"{best.label}, out-of-fold on the training rows"
     if setup.task == Task.classification:
         proba = search.out_of_fold(setup, best)

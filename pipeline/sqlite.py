@@ -1,30 +1,31 @@
-"""SQLite settings shared by the two embedded stores (Optuna's and MLflow's)."""
+"""SQLite files as stores: their path in a URL, and write-ahead logging."""
 
 from __future__ import annotations
 
-import weakref
+import sqlite3
+from pathlib import Path
 
-import sqlalchemy
-
-_done: weakref.WeakSet = weakref.WeakSet()
+from sqlalchemy.engine import make_url
 
 
-def write_ahead(engine: sqlalchemy.Engine) -> None:
-    """Write-ahead logging without a disk sync per commit, on every connection of ``engine``.
+def path_of(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL (None for other databases or in memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
-    A trial writes about fifteen small transactions to each store; with SQLite's defaults
-    each costs a flush to disk (about 7 ms here). The file stays consistent after a crash;
-    a power cut may lose the last transactions, which a resumed study runs again.
+
+def wal(path: str | Path) -> None:
+    """Put the SQLite file at ``path`` in write-ahead-log mode, once; raises ``sqlite3.Error``.
+
+    The journal mode is a property of the file, kept by every later connection of any
+    client: without it each commit costs a full sync of the database file, and readers
+    wait for the writer.
     """
-    if engine.url.get_backend_name() != "sqlite" or engine in _done:
-        return
-    _done.add(engine)
-
-    @sqlalchemy.event.listens_for(engine, "connect")
-    def _pragmas(connection, _record) -> None:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    engine.dispose()  # connections opened before the listener reconnect with it
+    connection = sqlite3.connect(path, timeout=60)
+    try:
+        if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            connection.execute("PRAGMA journal_mode=WAL")
+    finally:
+        connection.close()

@@ -61,7 +61,7 @@ class Postgres:
     password: str
     user: str = ROLE
     databases: list[str] = field(default_factory=list)
-    _stop: list = field(default_factory=list)
+    stoppers: list = field(default_factory=list)
 
     def url(self, database: str, *, password: bool = True) -> str:
         secret = f":{self.password}" if password else ""
@@ -107,7 +107,7 @@ class Postgres:
         return "\n".join(out)
 
     def stop(self) -> None:
-        for stop in self._stop:
+        for stop in self.stoppers:
             stop()
 
 
@@ -218,5 +218,5 @@ def start() -> Postgres:
     psql, port, stop = _initdb()
     psql(make_role)
     pg = Postgres(host, port, password)
-    pg._stop.append(stop)
+    pg.stoppers.append(stop)
     return pg

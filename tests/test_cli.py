@@ -53,9 +53,15 @@ def test_every_trial_is_a_child_run_with_params_metrics_model_and_plot(finished)
             "fit_time_s",
             *(f"cv_score_fold{i}" for i in range(5)),
         } <= set(t.data.metrics)
-        assert {"coefficients.svg", "coefficients.csv", "model"} <= {
+        assert {"coefficients.svg", "coefficients.csv"} <= {
             a.path for a in c.list_artifacts(t.info.run_id)
         }
+        # The trial's model is a logged model of its run (MLflow 3), with its metrics.
+        (model,) = c.search_logged_models(
+            experiment_ids=[t.info.experiment_id],
+            filter_string=f"source_run_id = '{t.info.run_id}'",
+        )
+        assert model.name == "model" and "cv_score_mean" in {m.key for m in model.metrics}
     guesses = {(t.data.params["penalty"], t.data.params["alpha"]) for t in trials}
     assert {("l1", "0.1"), ("l2", "0.1")} <= guesses
 
@@ -75,9 +81,13 @@ def test_parent_run_holds_the_result(finished):
     assert params["search.n_trials"] == "8"
     assert tags["mlflow.source.git.commit"]
     assert "| holdout | R2 | RMSE | MAE |" in tags["mlflow.note.content"]
-    (dataset,) = parent.inputs.dataset_inputs
-    assert dataset.dataset.name == "seed_regression"
-    assert dataset.dataset.digest == tags["pipeline.data_digest"]
+    inputs = {
+        {t.key: t.value for t in d.tags}["mlflow.data.context"]: d.dataset
+        for d in parent.inputs.dataset_inputs
+    }
+    assert set(inputs) == {"training", "evaluation"}  # the holdout is not training data
+    assert {d.name for d in inputs.values()} == {"seed_regression"}
+    assert inputs["training"].digest != inputs["evaluation"].digest
     c = client(store)
     files = {a.path for a in c.list_artifacts(parent.info.run_id)}
     assert {"summary.json", "config.yaml", "coefficients.png", "coefficients.csv"} <= files

@@ -17,10 +17,11 @@ from pipeline.config import (
     Task,
     WineData,
     default_scoring,
-    mask_url,
-    validate,
+    to_yaml,
 )
+from pipeline.constraints import validate
 from pipeline.errors import UserError
+from pipeline.stores import mask_url
 
 
 def test_default_config_is_the_tutorial_setup(make_config):
@@ -143,3 +144,9 @@ def test_relative_sqlite_urls_and_store_dir_resolve_against_the_project(make_con
 )
 def test_mask_url_hides_passwords(url, masked):
     assert mask_url(url) == masked
+
+
+def test_to_yaml_writes_plain_values_as_hydra_does():
+    assert to_yaml({"search": {"n_trials": 5, "timeout": None}}) == (
+        "search:\n  n_trials: 5\n  timeout: null\n"
+    )

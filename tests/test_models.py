@@ -1,3 +1,5 @@
+"""The estimator factory, and the solver arguments it gives the fast paths."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +10,16 @@ from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRe
 
 from pipeline.config import Penalty, Task
 from pipeline.evaluate import coefficients
-from pipeline.models import Candidate, make_estimator
+from pipeline.models import (
+    Candidate,
+    alpha_at,
+    enet_penalties,
+    l1_share,
+    logistic_C,
+    logistic_penalties,
+    make_estimator,
+    ridge_penalty,
+)
 
 
 @pytest.mark.parametrize(
@@ -104,3 +115,43 @@ def test_candidate_labels_and_params():
     assert en.label == "elasticnet α=0.41 r=0.7"
     assert en.params() == {"penalty": "elasticnet", "alpha": 0.41, "l1_ratio": 0.7}
     assert "l1_ratio" not in Candidate(Penalty.l2, 1.0).params()
+
+
+@pytest.mark.parametrize(
+    ("candidate", "share"),
+    [
+        (Candidate(Penalty.l1, 0.5), 1.0),
+        (Candidate(Penalty.l2, 0.5), 0.0),
+        (Candidate(Penalty.elasticnet, 0.5, 0.3), 0.3),
+    ],
+)
+def test_solver_arguments_of_the_fast_paths(candidate, share):
+    assert l1_share(candidate) == share
+    l1, l2 = enet_penalties(candidate, 200)
+    assert (l1, l2) == pytest.approx((0.5 * share * 200, 0.5 * (1 - share) * 200))
+    assert logistic_penalties(candidate) == pytest.approx((0.5 * share, 0.5 * (1 - share)))
+    assert logistic_C(candidate) == pytest.approx(2.0)
+    assert ridge_penalty(candidate) == 0.5
+    if share > 0:
+        assert alpha_at(l1, candidate, 200) == pytest.approx(0.5)
+
+
+def test_fast_path_arguments_agree_with_the_estimators():
+    # The weights given to our solvers are the estimators' own objectives, scaled: n times
+    # ElasticNet's, 1/C times LogisticRegression's.
+    candidate = Candidate(Penalty.elasticnet, 0.4, 0.25)
+    model = make_estimator(candidate, numeric=["a"])[-1]
+    l1, l2 = enet_penalties(candidate, 10)
+    assert (l1 / 10, l2 / 10) == pytest.approx(
+        (model.alpha * model.l1_ratio, model.alpha * (1 - model.l1_ratio))
+    )
+    logistic = make_estimator(candidate, task=Task.classification, numeric=["a"])[-1]
+    l1, l2 = logistic_penalties(candidate)
+    assert (l1 * logistic.C, l2 * logistic.C) == pytest.approx(
+        (logistic.l1_ratio, 1 - logistic.l1_ratio)
+    )
+
+
+def test_elasticnet_share_needs_l1_ratio():
+    with pytest.raises(ValueError, match="l1_ratio"):
+        l1_share(Candidate(Penalty.elasticnet, 0.5))

@@ -5,11 +5,14 @@ import pandas as pd
 
 from pipeline.plots import (
     coefficient_plot,
+    coefficient_svg,
+    predicted_vs_actual_plot,
+    residuals_plot,
+)
+from pipeline.review_plots import (
     importance_plot,
     optimization_history_plot,
-    predicted_vs_actual_plot,
     regularization_path_plot,
-    residuals_plot,
     slice_plot,
     sparsity_plot,
     validation_curve_plot,
@@ -41,6 +44,21 @@ def test_many_features_show_the_largest_and_say_how_many_are_hidden():
     assert len(labels) == 10 and labels[-1] == "f49"
     assert any("40 smaller coefficients not shown" in t.get_text() for t in fig.texts)
     assert ax.get_legend() is None
+
+
+def test_coefficient_svg_draws_the_same_bars_zeros_and_note():
+    coefs = pd.Series([0.5, 0.0, -2.0, 1.0, 0.0], index=["a", "b", "c<", "d", "e"])
+    svg = coefficient_svg(coefs, title="l1 α=0.1 & more", max_features=4)
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert "l1 α=0.1 &amp; more" in svg and "c&lt;" in svg
+    assert svg.count("<rect x=") == 3  # a, c, d: zeros are not bars...
+    assert svg.count("×</text>") == 1  # ...but crossed; one of the two zeros is shown
+    assert "exactly zero: 2 of 5" in svg
+    assert "1 smaller coefficients not shown" in svg
+    frame = pd.DataFrame({"x": [1.0, 0.0], "y": [0.0, -1.0]}, index=["p", "q"])
+    svg = coefficient_svg(frame, title="t")
+    assert svg.count("exactly zero: 1 of 2") == 2
+    assert "coefficients per class" in svg
 
 
 def _paths() -> dict[str, pd.DataFrame]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import cli
 
-from pipeline import config
+from pipeline import constraints, stores
 from pipeline.config import Job
 from pipeline.errors import UserError
 
@@ -261,23 +261,23 @@ def test_a_wrong_password_is_one_masked_line(tmp_path, postgres, pg_stores):
 def test_a_worker_refuses_file_stores_and_fresh(make_config, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     with pytest.raises(UserError, match=r"'search.storage' parameter must be a PostgreSQL URL"):
-        config.validate(make_config("job=worker"))
+        constraints.validate(make_config("job=worker"))
     pg = "search.storage=postgresql://u@h/db"
     with pytest.raises(UserError, match=r"'tracking.uri' parameter must be an http"):
-        config.validate(make_config("job=worker", pg))
+        constraints.validate(make_config("job=worker", pg))
     with pytest.raises(UserError, match=r"'search.fresh' parameter must be false"):
-        config.validate(make_config("job=worker", pg, "tracking=server", "search.fresh=true"))
+        constraints.validate(make_config("job=worker", pg, "tracking=server", "search.fresh=true"))
 
 
 def test_store_urls_take_psycopg_and_a_server_keeps_its_artifacts(make_config, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("REGTUNE_STORAGE", "postgresql://u:secret@db.example/optuna")
-    cfg = config.validate(make_config("job=worker", "search=distributed", "tracking=server"))
+    cfg = constraints.validate(make_config("job=worker", "search=distributed", "tracking=server"))
     assert cfg.job == Job.worker
     assert cfg.search.storage == "postgresql+psycopg://u:secret@db.example/optuna"
     assert cfg.tracking.uri == "http://127.0.0.1:5000"
     assert cfg.tracking.artifact_location is None
-    assert config.mask_url(cfg.search.storage) == "postgresql+psycopg://u:***@db.example/optuna"
+    assert stores.mask_url(cfg.search.storage) == "postgresql+psycopg://u:***@db.example/optuna"
 
 
 @pytest.mark.parametrize(
@@ -290,11 +290,11 @@ def test_store_urls_take_psycopg_and_a_server_keeps_its_artifacts(make_config, m
 )
 def test_heartbeat_settings_are_checked(make_config, override, match):
     with pytest.raises(UserError, match=match):
-        config.validate(make_config(override))
+        constraints.validate(make_config(override))
 
 
 def test_the_unreachable_message_scrubs_the_password():
-    err = config.unreachable(
+    err = stores.unreachable(
         "search.storage",
         "postgresql+psycopg://u:hunter2@h/db",
         RuntimeError('FATAL: password "hunter2" rejected\nmore'),

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -7,9 +10,18 @@ import pandas as pd
 import pytest
 
 from pipeline.config import Penalty
+from pipeline.data import Dataset
 from pipeline.models import Candidate
 from pipeline.search import CVSetup, TrialResult, evaluate
-from pipeline.tracking import ROLE, TRIAL_NUMBER, Tracker, TrialLoggingError
+from pipeline.tracking import ROLE, TRIAL_NUMBER, Tracker, TrialLoggingError, mlflow
+
+SYSTEM_TAGS = (
+    "mlflow.user",
+    "mlflow.source.name",
+    "mlflow.source.type",
+    "mlflow.source.git.commit",
+    "mlflow.parentRunId",
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +39,23 @@ def setup(make_setup) -> CVSetup:
     return make_setup(n_splits=3, max_iter=1000, n_samples=40, n_features=5, n_informative=2)
 
 
+def _log(tracker: Tracker, setup: CVSetup, results, *, log_models: bool = True) -> str:
+    """A new parent run with ``results`` logged as its trials; its run id."""
+    parent = tracker.open_parent(None, run_name="p", tags={}, params={})
+    logger = tracker.trial_logger(
+        parent, example_X=setup.X.head(3), example_y=setup.y.head(3), log_models=log_models
+    )
+    with logger:
+        for result in results:
+            logger.submit(result)
+    assert logger.count == len(results) and logger.pending() == 0
+    return parent
+
+
+def _by_number(tracker: Tracker, parent: str) -> dict[int, mlflow.entities.Run]:
+    return {int(r.data.tags[TRIAL_NUMBER]): r for r in tracker.trial_runs(parent)}
+
+
 def test_experiment_is_created_once_with_its_artifact_location(tracker):
     again = Tracker(uri=tracker.uri, artifact_location="file:///elsewhere", experiment_name="t")
     assert again.experiment_id == tracker.experiment_id
@@ -34,61 +63,154 @@ def test_experiment_is_created_once_with_its_artifact_location(tracker):
     assert exp.artifact_location.endswith("/artifacts")
 
 
+def test_the_sqlite_store_is_in_write_ahead_log_mode(tracker):
+    path = tracker.uri.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
 def test_parent_run_is_created_then_reopened(tracker):
     run_id = tracker.open_parent(None, run_name="s", tags={"k": "v"}, params={"search.n_trials": 5})
     run = tracker.client.get_run(run_id)
     assert run.data.tags[ROLE] == "study" and run.data.tags["k"] == "v"
     assert run.data.params == {"search.n_trials": "5"}
+    assert run.data.tags["mlflow.user"] and run.data.tags["mlflow.source.type"] == "LOCAL"
+    assert mlflow.active_run() is None  # not the caller's active run
     tracker.close_parent(run_id, "KILLED")
     assert tracker.open_parent(run_id, run_name="s", tags={}, params={}) == run_id
     assert tracker.client.get_run(run_id).info.status == "RUNNING"
     assert tracker.open_parent("no-such-run", run_name="s2", tags={}, params={}) != run_id
 
 
-def test_trials_become_child_runs(tracker, setup):
-    parent = tracker.open_parent(None, run_name="p", tags={}, params={})
+def test_a_child_run_has_the_system_tags_of_a_fluent_nested_run(tracker, setup):
+    parent = _log(tracker, setup, [evaluate(setup, Candidate(Penalty.l1, 0.5), number=0)])
+    child = _by_number(tracker, parent)[0]
+
+    def nested() -> str:  # as a user's script would, in a thread of its own
+        with mlflow.start_run(run_id=parent), mlflow.start_run(nested=True) as run:
+            return run.info.run_id
+
+    box: list[str] = []
+    thread = threading.Thread(target=lambda: box.append(nested()))
+    thread.start()
+    thread.join()
+    theirs = tracker.client.get_run(box[0])
+    assert theirs.info.experiment_id == child.info.experiment_id == tracker.experiment_id
+    ours = {k: v for k, v in child.data.tags.items() if k.startswith("mlflow.")}
+    system = {k: v for k, v in theirs.data.tags.items() if k.startswith("mlflow.")}
+    assert set(ours) == set(system)
+    for key in SYSTEM_TAGS:
+        assert ours.get(key) == system.get(key), key
+    assert ours["mlflow.parentRunId"] == parent
+    assert child.info.user_id == theirs.info.user_id
+
+
+def test_trials_become_child_runs_with_logged_models(tracker, setup):
     results = [
         evaluate(setup, Candidate(Penalty.l1, 0.5), number=0),
         evaluate(setup, Candidate(Penalty.elasticnet, 0.2, 0.4), number=1),
-        TrialResult(2, Candidate(Penalty.l2, 1.0), [], 0.0, False, error="ValueError: boom"),
     ]
-    logger = tracker.trial_logger(
-        parent, example_X=setup.X.head(3), example_y=setup.y.head(3), log_models=True
-    )
-    with logger:
-        for r in results:
-            logger.submit(r)
-    assert logger.count == 3
-    runs = {int(r.data.tags[TRIAL_NUMBER]): r for r in tracker.trial_runs(parent)}
-    assert set(runs) == {0, 1, 2}
-    l1, en, failed = runs[0], runs[1], runs[2]
-    assert l1.info.run_name == "l1 α=0.5" and l1.info.status == "FINISHED"
+    runs = _by_number(tracker, _log(tracker, setup, results))
+    l1, en = runs[0], runs[1]
+    assert l1.info.run_name == "trial 0 · l1 α=0.5" and l1.info.status == "FINISHED"
     assert l1.data.tags["penalty"] == "l1" and l1.data.tags[ROLE] == "trial"
     assert l1.data.params == {"penalty": "l1", "alpha": "0.5"}
     assert en.data.params["l1_ratio"] == "0.4"
-    expected = {"cv_score_mean", "cv_score_std", "n_nonzero_coefs", "fit_time_s", "converged"}
-    assert expected | {"cv_score_fold0", "cv_score_fold2"} <= set(l1.data.metrics)
+    expected = {"cv_score_mean", "cv_score_std", "train_score_mean", "n_nonzero_coefs"}
+    expected |= {"fit_time_s", "converged", "cv_score_fold0", "cv_score_fold2"}
+    assert expected <= set(l1.data.metrics)
     assert l1.data.metrics["cv_score_mean"] == pytest.approx(results[0].cv_score_mean)
     files = {f.path for f in tracker.client.list_artifacts(l1.info.run_id)}
-    assert {"coefficients.svg", "coefficients.csv", "model"} <= files
+    assert {"coefficients.svg", "coefficients.csv"} <= files
     svg = tracker.client.download_artifacts(l1.info.run_id, "coefficients.svg")
     assert "l1 α=0.5" in Path(svg).read_text()
+    csv = tracker.client.download_artifacts(l1.info.run_id, "coefficients.csv")
+    coefs = pd.read_csv(csv, index_col=0)["coefficient"]
+    np.testing.assert_allclose(coefs, results[0].estimator[-1].coef_)
     model = tracker.load_model(f"runs:/{l1.info.run_id}/model")
     np.testing.assert_allclose(model.predict(setup.X), results[0].estimator.predict(setup.X))
-    assert failed.info.status == "FAILED" and failed.data.tags["fail_reason"] == "ValueError: boom"
 
 
-def test_settle_kills_runs_left_running_and_lists_logged_trials(tracker, setup):
-    parent = tracker.open_parent(None, run_name="p2", tags={}, params={})
+def test_a_trial_model_is_a_logged_model_of_its_run_with_its_metrics(tracker, setup):
+    result = evaluate(setup, Candidate(Penalty.l2, 2.0), number=0)
+    child = _by_number(tracker, _log(tracker, setup, [result]))[0].info.run_id
+    info = mlflow.models.get_model_info(f"runs:/{child}/model")
+    assert info.run_id == child and info.model_id
+    found = mlflow.search_logged_models(
+        experiment_ids=[tracker.experiment_id],
+        filter_string=f"source_run_id = '{child}'",
+        output_format="list",
+    )
+    assert [m.model_id for m in found] == [info.model_id]
+    model = found[0]
+    assert model.name == "model" and model.params == {"penalty": "l2", "alpha": "2.0"}
+    metrics = {m.key: m.value for m in model.metrics}
+    assert metrics["cv_score_mean"] == pytest.approx(result.cv_score_mean)
+    assert {m.run_id for m in model.metrics} == {child}
+    by_uri = mlflow.models.get_model_info(f"models:/{info.model_id}")
+    assert by_uri.run_id == child
+
+
+def test_failed_pruned_and_interrupted_trials(tracker, setup):
+    pruned = evaluate(setup, Candidate(Penalty.l1, 0.1), number=1)
+    pruned.cv_scores, pruned.pruned, pruned.estimator = pruned.cv_scores[:1], True, None
+    results = [
+        TrialResult(0, Candidate(Penalty.l2, 1.0), [], 0.0, False, error="ValueError: boom"),
+        pruned,
+        evaluate(setup, Candidate(Penalty.l1, 0.2), number=2),
+    ]
+    results[2].retry_of = 0
+    parent = tracker.open_parent(None, run_name="p", tags={}, params={})
     logger = tracker.trial_logger(
         parent, example_X=setup.X.head(3), example_y=setup.y.head(3), log_models=False
     )
-    with logger:
-        logger.submit(evaluate(setup, Candidate(Penalty.l2, 0.5), number=0))
+    interrupted = TrialResult(3, Candidate(Penalty.l1, 0.3), [], 0.0, False, error="interrupted")
+    with pytest.raises(KeyboardInterrupt), logger:
+        for result in results:
+            logger.submit(result)
+        logger.submit(interrupted)  # as the search hands over a trial stopped by Ctrl-C
+        raise KeyboardInterrupt
+    runs = _by_number(tracker, parent)
+    assert set(runs) == {0, 1, 2, 3}
+    failed, cut, retried, stopped = runs[0], runs[1], runs[2], runs[3]
+    assert failed.info.status == "FAILED" and failed.data.tags["fail_reason"] == "ValueError: boom"
+    assert failed.data.params == {"penalty": "l2", "alpha": "1.0"} and not failed.data.metrics
+    assert cut.info.status == "FINISHED" and cut.data.tags["pruned"] == "true"
+    assert cut.data.tags["pruned_after_folds"] == "1"
+    assert set(cut.data.metrics) == {"cv_score_fold0"}
+    assert retried.data.tags["pipeline.retry_of"] == "0"
+    assert "model" not in {f.path for f in tracker.client.list_artifacts(retried.info.run_id)}
+    assert stopped.info.status == "FAILED" and stopped.data.tags["fail_reason"] == "interrupted"
+
+
+def test_leaving_on_an_exception_waits_a_bounded_time(tracker, setup, monkeypatch):
+    from pipeline import trial_log
+
+    monkeypatch.setenv(trial_log.PAUSE_IN_LOGGING, "3")  # each trial takes 3 s to log
+    parent = tracker.open_parent(None, run_name="p", tags={}, params={})
+    logger = tracker.trial_logger(
+        parent, example_X=setup.X.head(3), example_y=setup.y.head(3), log_models=False
+    )
+    logger.drain_s = 0.5
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), logger:
+        for n in range(3):
+            logger.submit(evaluate(setup, Candidate(Penalty.l2, 0.5), number=n))
+        raise KeyboardInterrupt
+    assert time.monotonic() - start < 20  # not 3 x 3 s plus the worker's start-up
+    assert logger.pending() >= 2  # left for the next run to log
+
+
+def test_settle_kills_runs_left_running_and_lists_logged_trials(tracker, setup):
+    parent = _log(
+        tracker, setup, [evaluate(setup, Candidate(Penalty.l2, 0.5), number=0)], log_models=False
+    )
     stale = tracker.client.create_run(
         tracker.experiment_id,
         tags={"mlflow.parentRunId": parent, ROLE: "trial", TRIAL_NUMBER: "1"},
     )
+    assert tracker.settle_trial_runs(parent, older_than_s=3600) == {0}
+    assert tracker.client.get_run(stale.info.run_id).info.status == "RUNNING"  # may be live
     assert tracker.settle_trial_runs(parent) == {0}
     assert tracker.client.get_run(stale.info.run_id).info.status == "KILLED"
 
@@ -96,168 +218,55 @@ def test_settle_kills_runs_left_running_and_lists_logged_trials(tracker, setup):
 def test_a_logging_error_reaches_the_caller(tracker, setup):
     parent = tracker.open_parent(None, run_name="p3", tags={}, params={})
     logger = tracker.trial_logger(
-        parent, example_X=setup.X.head(3), example_y=pd.Series([1.0, 2.0, 3.0]), log_models=False
+        parent, example_X=setup.X.head(3), example_y=setup.y.head(3), log_models=False
     )
     broken = evaluate(setup, Candidate(Penalty.l1, 0.5), number=0)
     broken.estimator = None  # no coefficients to log
     with pytest.raises(TrialLoggingError, match="TypeError"), logger:
         logger.submit(broken)
+    (run,) = tracker.trial_runs(parent)
+    assert run.info.status == "FAILED"  # ended, not left RUNNING
+    with pytest.raises(TrialLoggingError, match="TypeError"):
+        logger.submit(evaluate(setup, Candidate(Penalty.l1, 0.5), number=1))
 
 
-def test_a_dead_logging_process_is_an_error_not_a_hang(tracker, setup):
-    parent = tracker.open_parent(None, run_name="p4", tags={}, params={})
-    logger = tracker.trial_logger(
-        parent, example_X=setup.X.head(3), example_y=setup.y.head(3), log_models=False
+def test_the_outcome_logs_training_and_holdout_rows_as_separate_inputs(tracker, setup, table):
+    X, y = table.drop(columns="price"), table["price"]
+    dataset = Dataset(X, y, name="houses", source="/data/houses.csv")
+    train, holdout = (X.iloc[:45], y.iloc[:45]), (X.iloc[45:], y.iloc[45:])
+    parent = tracker.open_parent(None, run_name="outcome", tags={}, params={})
+    best = evaluate(setup, Candidate(Penalty.l1, 0.5), number=0).estimator
+    uri = tracker.log_outcome(
+        parent,
+        params={"best_alpha": 0.5},
+        metrics={"best_cv_score": -1.0},
+        best_model=best,
+        example=setup.X.head(3),
+        coefficients=pd.Series([1.0], index=["x"], name="coefficient"),
+        figures={},
+        config_yaml="a: 1\n",
+        summary={"study": "s"},
+        description="the study",
+        dataset=dataset,
+        train=train,
+        holdout=holdout,
     )
-    with pytest.raises(TrialLoggingError, match=r"not logged|died"), logger:
-        logger.process.kill()  # as the OOM killer would
-        logger.submit(evaluate(setup, Candidate(Penalty.l2, 0.5), number=0))
+    run = tracker.client.get_run(parent)
+    inputs = {
+        next(t.value for t in i.tags if t.key == "mlflow.data.context"): i.dataset
+        for i in run.inputs.dataset_inputs
+    }
+    assert set(inputs) == {"training", "evaluation"}
+    rows = {k: json_rows(d.profile) for k, d in inputs.items()}
+    assert rows == {"training": 45, "evaluation": 15}
+    assert {d.name for d in inputs.values()} == {"houses"}
+    assert inputs["training"].digest != inputs["evaluation"].digest
+    info = mlflow.models.get_model_info(uri)
+    assert info.run_id == parent and info.name == "best_model"
+    assert tracker.load_summary(parent)["best_model_uri"] == uri
 
 
-def test_trial_model_folders_are_what_save_model_writes(tmp_path, setup):
-    import mlflow
+def json_rows(profile: str) -> int:
+    import json
 
-    from pipeline.tracking import ModelFolders, _signature
-
-    signature = _signature(setup.X.head(3), setup.y.head(3).to_numpy())
-    requirements = mlflow.sklearn.get_default_pip_requirements()
-    folders = ModelFolders(signature, requirements)
-    first = evaluate(setup, Candidate(Penalty.l1, 0.5), number=0).estimator
-    second = evaluate(setup, Candidate(Penalty.l2, 3.0), number=1).estimator
-    folders.save(first, tmp_path / "first")
-    folders.save(second, tmp_path / "second")  # from the template
-    folders.save(second, tmp_path / "third")
-    mlflow.sklearn.save_model(
-        second,
-        tmp_path / "plain",
-        pip_requirements=requirements,
-        signature=signature,
-        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
-    )
-    got, want = tmp_path / "second", tmp_path / "plain"
-    assert sorted(p.name for p in got.iterdir()) == sorted(p.name for p in want.iterdir())
-    for name in ("conda.yaml", "python_env.yaml", "requirements.txt", "model.pkl"):
-        assert (got / name).read_bytes() == (want / name).read_bytes(), name
-    mine, theirs, later = (
-        mlflow.models.Model.load(str(p / "MLmodel")) for p in (got, want, tmp_path / "third")
-    )
-    assert len({mine.model_uuid, theirs.model_uuid, later.model_uuid}) == 3
-    assert mine.model_size_bytes == theirs.model_size_bytes
-    assert mine.utc_time_created[:10] == theirs.utc_time_created[:10]
-    for key in ("utc_time_created", "model_uuid"):
-        setattr(mine, key, getattr(theirs, key))
-    assert mine.to_dict() == theirs.to_dict()
-    loaded = mlflow.sklearn.load_model(str(got))
-    np.testing.assert_allclose(loaded.predict(setup.X), second.predict(setup.X))
-
-
-def test_a_run_written_whole_reads_back_as_one_written_by_the_client(tracker):
-    from pipeline.tracking import RunWriter
-
-    whole = RunWriter(tracker.client, tracker.experiment_id)
-    assert whole._sql is not None  # a SQL store: one transaction per run
-    by_client = RunWriter(tracker.client, tracker.experiment_id)
-    by_client._sql = None  # as on a tracking server: create_run, log_batch, set_terminated
-    metrics = {"score": -1.5, "count": 3, "missing": float("nan"), "huge": float("inf")}
-    ids = [
-        writer.write(
-            "l1 α=0.5",
-            tags={ROLE: "trial", TRIAL_NUMBER: "7", "penalty": "l1"},
-            params={"penalty": "l1", "alpha": "0.5"},
-            metrics=metrics,
-            status=status,
-            files=lambda folder: (folder / "notes.txt").write_text("coefficients"),
-            start_ms=1_000,
-            end_ms=2_500,
-        )
-        for writer in (whole, by_client)
-        for status in ("FINISHED", "FAILED")
-    ]
-    runs = [tracker.client.get_run(i) for i in ids]
-    for run, twin in zip(runs[:2], runs[2:], strict=True):
-        for field in ("status", "lifecycle_stage", "user_id"):
-            assert getattr(run.info, field) == getattr(twin.info, field), field
-        # Written whole: the trial's own times. By the client: when it was logged (a run
-        # RUNNING for longer than the grace period would be taken for a dead worker's).
-        assert (run.info.start_time, run.info.end_time) == (1_000, 2_500)
-        assert 2_500 < twin.info.start_time <= twin.info.end_time
-        assert run.info.run_name == twin.info.run_name == "l1 α=0.5"
-        assert run.info.experiment_id == twin.info.experiment_id == tracker.experiment_id
-        assert run.info.artifact_uri.endswith(f"/{run.info.run_id}/artifacts")
-        assert run.data.params == twin.data.params
-        assert run.data.tags == twin.data.tags
-        np.testing.assert_equal(run.data.metrics, twin.data.metrics)
-        for key in metrics:
-            history = [
-                [(m.value, m.step, m.timestamp) for m in tracker.client.get_metric_history(r, key)]
-                for r in (run.info.run_id, twin.info.run_id)
-            ]
-            np.testing.assert_equal(history[0], history[1])
-        notes = [
-            Path(tracker.client.download_artifacts(r, "notes.txt")).read_text()
-            for r in (run.info.run_id, twin.info.run_id)
-        ]
-        assert notes == ["coefficients"] * 2
-    found = tracker.client.search_runs(
-        [tracker.experiment_id], "metrics.score < -1 and params.alpha = '0.5'"
-    )
-    assert set(ids) <= {r.info.run_id for r in found}
-
-
-@pytest.mark.parametrize("fork", [True, False], ids=["process", "thread"])
-def test_one_logging_process_serves_studies_in_turn_and_stops_when_closed(tracker, setup, fork):
-    from pipeline.logger_process import LoggerProcess
-
-    with LoggerProcess(fork=fork) as process:
-        for name in (f"q1-{fork}", f"q2-{fork}"):
-            parent = tracker.open_parent(None, run_name=name, tags={}, params={})
-            with tracker.trial_logger(
-                parent,
-                example_X=setup.X.head(3),
-                example_y=setup.y.head(3),
-                log_models=False,
-                process=process,
-            ) as logger:
-                logger.submit(evaluate(setup, Candidate(Penalty.l2, 0.5), number=0))
-            assert logger.count == 1 and process.alive()
-            assert [r.info.status for r in tracker.trial_runs(parent)] == ["FINISHED"]
-    assert not process.alive()
-
-
-def test_an_unused_logging_process_is_stopped_at_once():
-    import time
-
-    from pipeline.logger_process import LoggerProcess
-
-    start = time.monotonic()
-    process = LoggerProcess()
-    process.close()
-    assert not process.alive() and time.monotonic() - start < 5
-
-
-def test_coefficients_csv_is_what_pandas_writes():
-    from pipeline.tracking import coefficients_csv
-
-    names = ["num__x", 'cat__c_"a,b"', "line\nbreak", "é"]
-    series = pd.Series([0.5, -0.0, 1e-12, -3.25e20], index=names, name="coefficient")
-    frame = pd.DataFrame(np.arange(12.0).reshape(4, 3) / 7, index=names, columns=["a", "b", "c"])
-    assert coefficients_csv(series) == series.to_csv()
-    assert coefficients_csv(frame) == frame.to_csv()
-
-
-def test_a_message_cut_short_ends_the_logging_process(monkeypatch):
-    from pipeline.logger_process import LoggerGone, LoggerProcess
-
-    process = LoggerProcess()
-    process.used = True
-
-    def interrupted(item):
-        raise KeyboardInterrupt  # a second Ctrl-C in the middle of a write to a full pipe
-
-    monkeypatch.setattr(process._inbox, "send", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        process.send("half a message")
-    assert process.broken and not process.alive()
-    with pytest.raises(LoggerGone):
-        process.send("the next one")
-    process.close()
+    return json.loads(profile)["num_rows"]

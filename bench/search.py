@@ -6,7 +6,7 @@ ratios are ours to each baseline, measured in the same run. A baseline's score i
 score (our scorer, our folds, standardization inside the pipeline) of the hyperparameters
 it chose, so every score in a table means the same thing.
 
-    .venv/bin/python tests/bench_search.py [--datasets D1,D2,D3,D4] [--repeats 3]
+    .venv/bin/python bench/search.py [--datasets D1,D2,D3,D4] [--repeats 3]
         [--memory-rows 1000000] [--out outputs/bench/search.json]
 """
 
@@ -45,9 +45,9 @@ from sklearn.preprocessing import StandardScaler
 
 from pipeline import tracking
 from pipeline.config import Penalty, SearchConfig, Task
-from pipeline.logger_process import LoggerProcess
 from pipeline.models import Candidate, make_estimator
-from pipeline.search import CVSetup, SearchSpace, Study
+from pipeline.search import CVSetup, SearchSpace
+from pipeline.study import Budget, Study
 
 N_TRIALS = SearchConfig().n_trials
 ALPHAS = np.logspace(np.log10(SearchConfig().alpha_low), np.log10(SearchConfig().alpha_high), 30)
@@ -143,11 +143,6 @@ def _candidate_estimator(data: Data, candidate: Candidate):
     return make_estimator(candidate, task=data.task, numeric=list(data.X.columns))
 
 
-# The trial logging process, started by main() before any data exists, as a job starts it
-# before loading its data (see pipeline.logger_process); each study with logging on uses it.
-LOGGER: LoggerProcess | None = None
-
-
 def ours(data: Data, *, log: bool) -> Outcome:
     setup = CVSetup.build(
         data.X,
@@ -187,7 +182,6 @@ def ours(data: Data, *, log: bool) -> Outcome:
             best = max(best, result.cv_score_mean)
         timeline.append((time.perf_counter() - start, best))
 
-    kwargs = dict(n_trials=N_TRIALS, timeout=None, show_progress_bar=False)
     extra = {}
     if log:
         # The store's schema and the parent run exist before the study starts, as in a job.
@@ -203,21 +197,20 @@ def ours(data: Data, *, log: bool) -> Outcome:
             example_X=data.X.head(5),
             example_y=data.y.head(5),
             log_models=True,
-            process=LOGGER,
         ) as logger:
 
             def on_trial(result) -> None:
                 record(result)
                 logger.submit(result)
 
-            study.optimize(setup, space, on_trial=on_trial, **kwargs)
+            study.optimize(setup, space, Budget(N_TRIALS, None, on_trial))
             extra["search_s"] = time.perf_counter() - start
         seconds = time.perf_counter() - start
         extra["child_runs"] = len(tracker.trial_runs(parent))
         extra["logging_s_per_trial"] = logger.seconds / max(logger.count, 1)
     else:
         start = time.perf_counter()
-        study.optimize(setup, space, on_trial=record, **kwargs)
+        study.optimize(setup, space, Budget(N_TRIALS, None, record))
         seconds = time.perf_counter() - start
     _, candidate, score = study.best()
     # Untimed: would any pruned trial have beaten the best, had it run all its folds?
@@ -519,7 +512,7 @@ def table(name: str, res: dict) -> str:
         f"(median of the {len(off['times'])} paired runs: {paired - 1:+.1%}; "
         f"{ours_on.get('child_runs', 0):.0f} child runs, "
         f"{ours_on.get('logging_s_per_trial', 0) * 1000:.0f} ms of logging per trial in the "
-        f"logging process). Pruned trials (logging off): {off.get('pruned', 0):.0f}; of those, "
+        f"logging workers). Pruned trials (logging off): {off.get('pruned', 0):.0f}; of those, "
         f"would have beaten the best on all folds: {off.get('pruned_would_have_won', 0):.0f}.",
     ]
     return "\n".join(lines)
@@ -535,8 +528,6 @@ def main() -> None:
     parser.add_argument("--out", default="outputs/bench/search.json")
     args = parser.parse_args()
     warnings.simplefilter("ignore", ConvergenceWarning)
-    global LOGGER
-    LOGGER = LoggerProcess()
     report = {"n_trials": N_TRIALS, "repeats": args.repeats, "datasets": {}}
     for name in args.datasets.split(","):
         report["datasets"][name] = bench_dataset(name, args.repeats, args.methods, args.slow)
@@ -548,7 +539,6 @@ def main() -> None:
     md = "\n\n".join(
         table(n, r) for n, r in report["datasets"].items() if "ours (logging on)" in r["methods"]
     )
-    LOGGER.close()
     out.with_suffix(".md").write_text(md + "\n")
     print("\n" + md + f"\n\nwritten: {out} and {out.with_suffix('.md')}")
 

@@ -10,7 +10,7 @@ Two rates per run: *search* counts from the first trial's start to the last tria
 processes to the last one exiting (start-up, about 5 s of imports, included). The ratio is
 the 2-worker rate over the 1-worker rate from the same invocation.
 
-    .venv/bin/python tests/bench_workers.py [--trials 40] [--out PATH] [override ...]
+    .venv/bin/python bench/workers.py [--trials 40] [--out PATH] [override ...]
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# pg_helpers starts PostgreSQL as the tests do.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pg_helpers

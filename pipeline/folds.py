@@ -1,0 +1,161 @@
+"""Fast cross-validation: the work the folds share is done once per study, not per trial.
+
+A candidate's scores are what ``cross_val_score`` of its estimator pipeline gives on the
+study's folds (``tests/test_cv.py`` holds the two together); what changes is where the
+work happens. Each fold's preprocessing is fitted once per study. Regression on tall
+data (more training rows than features), numbers only, is scored from sums over the rows
+(``pipeline.moments``), every fold at once; everything else keeps each fold's
+preprocessed arrays (``pipeline.arrayfold``) and warm-starts from the fold's solutions.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import Pipeline
+
+from pipeline import interrupt
+from pipeline.arrayfold import ArrayFold
+from pipeline.config import Task
+from pipeline.models import Candidate, make_estimator, make_model, make_preprocessor
+from pipeline.moments import Moments
+from pipeline.scoring import roc_auc, score
+
+__all__ = ["FastCV", "OnFold", "Scores", "roc_auc"]
+
+
+@dataclass
+class Scores:
+    """One candidate's per-fold validation and training scores."""
+
+    cv: list[float]
+    train: list[float]
+    converged: bool
+
+
+# Called after each fold but the last with the validation scores so far; may raise to stop.
+OnFold = Callable[[list[float]], None]
+
+
+@dataclass
+class FastCV:
+    """Scores candidates on fixed folds; builds the refit on all training rows."""
+
+    X: pd.DataFrame
+    y: pd.Series
+    folds: Sequence[tuple[np.ndarray, np.ndarray]]
+    scoring: str
+    task: Task
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    impute: bool
+    max_iter: int
+    tol: float
+    _state: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def moments(self) -> bool:
+        """Whether the path from sums applies (tall, numeric-only regression): it scores all
+        folds at once, so a trial cannot be stopped after a fold."""
+        p = self.X.shape[1]
+        return (
+            self.task == Task.regression
+            and not self.categorical
+            and not self.impute
+            and all(len(train) > p for train, _ in self.folds)
+        )
+
+    def model(self, candidate: Candidate):
+        """The pipeline's unfitted last step for ``candidate``."""
+        return make_model(candidate, task=self.task, max_iter=self.max_iter, tol=self.tol)
+
+    def estimator(self, candidate: Candidate | None) -> Pipeline:
+        """The unfitted pipeline for ``candidate`` (``None``: the unpenalized baseline)."""
+        return make_estimator(
+            candidate,
+            task=self.task,
+            impute=self.impute,
+            numeric=self.numeric,
+            categorical=self.categorical,
+            max_iter=self.max_iter,
+            tol=self.tol,
+        )
+
+    def scores(self, candidate: Candidate, *, on_fold: OnFold | None = None) -> Scores:
+        """Validation and training score of ``candidate`` on each fold; ``on_fold`` is called
+        after each fold but the last (not on the path from sums, see :attr:`moments`)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if self.moments:
+                return self._moment_scores(candidate)
+            return self._array_scores(candidate, on_fold)
+
+    def refit(self, candidate: Candidate) -> Pipeline:
+        """``candidate``'s pipeline fitted on all training rows."""
+        return self.refit_with_status(candidate)[0]
+
+    def refit_with_status(self, candidate: Candidate) -> tuple[Pipeline, bool]:
+        """``candidate``'s pipeline fitted on all training rows, and whether it converged."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if self.moments:
+                prep = self._full_scaler()
+                sums = self._sums()
+                model, converged = sums.model(
+                    candidate, sums.full, self.model, max_iter=self.max_iter, tol=self.tol
+                )
+            else:
+                fold = self.fold(-1)
+                prep = fold.prep
+                model, converged = fold.fit(self, candidate)
+        return Pipeline([("prep", prep), ("model", model)]), converged
+
+    def fold(self, index: int) -> ArrayFold:
+        """Fold ``index``'s preprocessed arrays (-1: all rows), built on first use."""
+        key = ("fold", index)
+        if key not in self._state:
+            if index < 0:
+                train, test = np.arange(len(self.X)), None
+            else:
+                train, test = self.folds[index]
+            self._state[key] = ArrayFold.build(self, train, test)
+        return self._state[key]
+
+    def _full_scaler(self):
+        if "scaler" not in self._state:
+            self._state["scaler"] = make_preprocessor(self.numeric).fit(self.X)
+        return self._state["scaler"]
+
+    def _sums(self) -> Moments:
+        if "moments" not in self._state:
+            X = self.X.to_numpy(dtype=np.float64)
+            y = self.y.to_numpy(dtype=np.float64)
+            self._state["moments"] = Moments(X, y, self.folds)
+        return self._state["moments"]
+
+    def _moment_scores(self, candidate: Candidate) -> Scores:
+        sums = self._sums()
+        weights, offsets, converged = sums.weights(
+            candidate, self.model, max_iter=self.max_iter, tol=self.tol
+        )
+        interrupt.check()
+        cv, train = sums.scores(self.scoring, weights, offsets)
+        return Scores(cv, train, converged)
+
+    def _array_scores(self, candidate: Candidate, on_fold: OnFold | None) -> Scores:
+        cv, train, converged = [], [], True
+        for i in range(len(self.folds)):
+            interrupt.check()
+            fold = self.fold(i)
+            model, ok = fold.fit(self, candidate)
+            converged &= ok
+            cv.append(score(self.scoring, self.task, model, fold.X_test, fold.y_test))
+            train.append(score(self.scoring, self.task, model, fold.X_train, fold.y_train))
+            if on_fold is not None and i < len(self.folds) - 1:
+                on_fold(cv)
+        return Scores(cv, train, converged)

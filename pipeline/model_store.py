@@ -1,0 +1,107 @@
+"""Models in MLflow: logging a fitted pipeline as a logged model, registering it as a
+version of a registered model with aliases and tags, and loading it back.
+
+Public ``mlflow.sklearn`` and ``MlflowClient`` API only; ``tracking.Tracker`` is one.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import mlflow
+
+with warnings.catch_warnings():
+    # Importing MLflow's model flavours warns about MLflow's own type hints; nothing to act on.
+    warnings.filterwarnings("ignore", message=".*Any type hint is inferred", category=UserWarning)
+    import mlflow.pyfunc
+    import mlflow.sklearn
+from mlflow.exceptions import MlflowException
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.models.model import ModelInfo
+    from sklearn.pipeline import Pipeline
+
+# skops refuses unknown types on load; a dtype (kept by the imputer and encoder) is data.
+SKOPS_TRUSTED_TYPES = ["numpy.dtype"]
+
+
+class ModelStore:
+    """The model operations of a tracker (which sets ``client``)."""
+
+    client: MlflowClient
+
+    @cached_property
+    def pip_requirements(self) -> list[str]:
+        """The models' requirements, computed once: inferred, they cost seconds a model."""
+        return mlflow.sklearn.get_default_pip_requirements(include_skops=True)
+
+    def log_model(self, run_id: str, estimator: Pipeline, *, name: str, **kwargs: Any) -> ModelInfo:
+        """Log a fitted pipeline as an MLflow logged model of ``run_id`` (skops format)."""
+        with warnings.catch_warnings():
+            # MLflow compares an input example's column labels with a range, which pandas 3
+            # deprecates for its string labels; the example is saved as it should be.
+            warnings.filterwarnings("ignore", message="Operation with range is deprecated")
+            return mlflow.sklearn.log_model(
+                estimator,
+                name=name,
+                run_id=run_id,
+                pip_requirements=self.pip_requirements,
+                skops_trusted_types=SKOPS_TRUSTED_TYPES,
+                **kwargs,
+            )
+
+    def load_model(self, uri: str) -> Pipeline:
+        """The scikit-learn pipeline behind a ``models:/`` or ``runs:/`` URI."""
+        return mlflow.sklearn.load_model(uri)
+
+    def register(self, model_uri: str, name: str, *, run_id: str, tags: dict[str, Any]) -> str:
+        """Register ``model_uri`` as a new version of ``name`` (once per run); return it."""
+        existing = self.version_of_run(name, run_id)
+        if existing is not None:
+            return existing
+        try:
+            self.client.create_registered_model(name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        # A tracking server wants the logged model named, not only its models:/ URI.
+        model_id = (
+            model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+        )
+        version = self.client.create_model_version(
+            name,
+            model_uri,
+            run_id=run_id,
+            tags={k: str(v) for k, v in tags.items()},
+            model_id=model_id,
+        )
+        return version.version
+
+    def version_of_run(self, name: str, run_id: str) -> str | None:
+        """The version of ``name`` registered from ``run_id``, if any."""
+        try:
+            found = self.client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+        except MlflowException:
+            return None
+        return min((v.version for v in found), key=int) if found else None
+
+    def alias(self, name: str, alias: str) -> ModelVersion | None:
+        """The version ``name@alias`` points to, or None."""
+        try:
+            return self.client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            return None
+
+    def version_tags(self, name: str, version: str) -> dict[str, str]:
+        return dict(self.client.get_model_version(name, version).tags)
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(name, alias, version)
+
+    def tag_version(self, name: str, version: str, tags: dict[str, Any]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, version, key, str(value))

@@ -1,0 +1,117 @@
+"""Store locations: absolute paths, the installed driver's spelling, masked passwords.
+
+Pure functions of URLs and paths; ``constraints.validate`` calls ``resolve`` once, and every
+message that names a store goes through ``mask_url`` or ``unreachable``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from pipeline.errors import UserError, require
+
+
+@dataclass(frozen=True)
+class Stores:
+    """Where the job's stores are, every path absolute."""
+
+    store_dir: str
+    tracking_uri: str
+    artifact_location: str | None
+    storage: str
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***``."""
+    if "@" not in url or "://" not in url:
+        return url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # not a database URL: mask the user-info part by hand
+        scheme, rest = url.split("://", 1)
+        userinfo, host = rest.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+
+
+def unreachable(key: str, url: str, exc: BaseException) -> UserError:
+    """One line for a store that cannot be used: the URL masked, the password scrubbed."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        password = None
+    if password:
+        text = text.replace(str(password), "***")
+    return UserError(f"{key}: cannot use {mask_url(url)}: {text}")
+
+
+def absolute_sqlite(url: str, root: Path) -> str:
+    """Make the path of a ``sqlite:///relative.db`` URL absolute against ``root``."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/"):
+        path = url[len(prefix) :]
+        if path and path != ":memory:":
+            return prefix + str((root / path).resolve())
+    return url
+
+
+def psycopg(url: str) -> str:
+    """``postgresql://`` with the installed driver (psycopg 3), as SQLAlchemy needs it spelt."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def resolve(
+    *,
+    store_dir: str,
+    tracking_uri: str | None,
+    artifact_location: str | None,
+    storage: str | None,
+    root: Path,
+) -> Stores:
+    """The stores a job uses: the embedded ones under ``store_dir`` unless a URL is given."""
+    store = Path(store_dir).expanduser()
+    store = (store if store.is_absolute() else (root / store)).resolve()
+    tracking = psycopg(absolute_sqlite(tracking_uri or f"sqlite:///{store / 'mlflow.db'}", root))
+    study = psycopg(absolute_sqlite(storage or f"sqlite:///{store / 'optuna.db'}", root))
+    try:
+        make_url(study)
+    except ArgumentError:
+        require(
+            False,
+            "search.storage",
+            "a database URL such as postgresql+psycopg://user@host/db",
+            mask_url(study),
+        )
+    artifacts = artifact_location or (store / "artifacts").as_uri()
+    if "://" not in artifacts:
+        artifacts = (root / Path(artifacts).expanduser()).resolve().as_uri()
+    if tracking.startswith(("http://", "https://")) and not artifact_location:
+        artifacts = None  # the tracking server's own default (proxied artifacts)
+    return Stores(str(store), tracking, artifacts, study)
+
+
+def check_shared(stores: Stores) -> None:
+    """Stores other machines can share (a worker's): no file-based ones."""
+    require(
+        not stores.storage.startswith("sqlite"),
+        "search.storage",
+        "a PostgreSQL URL for job=worker (SQLite is one process's store; see Scale-out in the "
+        "README, e.g. search=distributed)",
+        mask_url(stores.storage),
+    )
+    uri = stores.tracking_uri
+    require(
+        not uri.startswith(("sqlite", "file:")) and "://" in uri,
+        "tracking.uri",
+        "an http(s):// tracking server or a PostgreSQL URL for job=worker (e.g. tracking=server)",
+        mask_url(uri),
+    )
