@@ -56,7 +56,8 @@ class Objective:
         except BaseException as exc:  # a fit error, an interrupt or a bug: the trial fails
             self._failed(trial, candidate, exc)
             raise
-        self._report(trial, result.cv_scores)
+        if self.prune:  # intermediate values are what the pruner reads; each is a write
+            self._report(trial, result.cv_scores)
         trial.set_user_attr(
             FOLDS,
             {"cv": result.cv_scores, "train": result.train_scores, "converged": result.converged},
