@@ -21,6 +21,26 @@ def setup(make_setup) -> CVSetup:
     )
 
 
+@pytest.fixture(scope="module")
+def wide() -> CVSetup:
+    """80 rows, 150 features: the array path, where trials can be pruned."""
+    import pandas as pd
+    from sklearn.datasets import make_regression
+
+    X, y = make_regression(n_samples=80, n_features=150, n_informative=5, noise=1, random_state=0)
+    return CVSetup.build(
+        pd.DataFrame(X).add_prefix("x"),
+        pd.Series(y),
+        n_splits=5,
+        random_state=0,
+        scoring="neg_root_mean_squared_error",
+        numeric=[f"x{i}" for i in range(150)],
+        categorical=[],
+        max_iter=10_000,
+        tol=1e-4,
+    )
+
+
 def _space(*penalties: Penalty) -> SearchSpace:
     return SearchSpace(penalties or tuple(Penalty), 1e-3, 10.0, 0.1, 0.9)
 
@@ -216,22 +236,7 @@ def test_the_fold_pruner_stops_only_trials_clearly_worse_on_every_fold():
     assert clearly_worse([-2.0, -1.9], best)
 
 
-def test_pruned_trials_count_towards_the_budget_and_are_reported(tmp_path):
-    import pandas as pd
-    from sklearn.datasets import make_regression
-
-    X, y = make_regression(n_samples=80, n_features=150, n_informative=5, noise=1, random_state=0)
-    wide = CVSetup.build(
-        pd.DataFrame(X).add_prefix("x"),
-        pd.Series(y),
-        n_splits=5,
-        random_state=0,
-        scoring="neg_root_mean_squared_error",
-        numeric=[f"x{i}" for i in range(150)],
-        categorical=[],
-        max_iter=10_000,
-        tol=1e-4,
-    )
+def test_pruned_trials_count_towards_the_budget_and_are_reported(tmp_path, wide):
     study = _open(tmp_path)
     seen = _run(study, wide, 25)
     counts = study.counts()
@@ -359,22 +364,7 @@ def test_studies_sharing_a_sqlite_file_do_not_wait_for_each_other(tmp_path):
     slow.communicate()
 
 
-def test_pruned_trials_keep_their_fold_scores_as_optuna_intermediate_values(tmp_path):
-    import pandas as pd
-    from sklearn.datasets import make_regression
-
-    X, y = make_regression(n_samples=80, n_features=150, n_informative=5, noise=1, random_state=0)
-    wide = CVSetup.build(
-        pd.DataFrame(X).add_prefix("x"),
-        pd.Series(y),
-        n_splits=5,
-        random_state=0,
-        scoring="neg_root_mean_squared_error",
-        numeric=[f"x{i}" for i in range(150)],
-        categorical=[],
-        max_iter=10_000,
-        tol=1e-4,
-    )
+def test_pruned_trials_keep_their_fold_scores_as_optuna_intermediate_values(tmp_path, wide):
     study = _open(tmp_path)
     seen = {r.number: r for r in _run(study, wide, 25)}
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
