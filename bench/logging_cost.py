@@ -39,11 +39,12 @@ from pipeline import evaluate as coefficients_of
 from pipeline import plots
 from pipeline.config import Penalty, SeedRegressionData
 from pipeline.data import load
+from pipeline.log_pool import WORKERS
 from pipeline.model_store import SKOPS_TRUSTED_TYPES
 from pipeline.models import Candidate
 from pipeline.search import CVSetup, TrialResult, evaluate
 from pipeline.tracking import Tracker, mlflow
-from pipeline.trial_log import WORKERS, run_name, signature, trial_tags
+from pipeline.trial_log import run_name, signature, trial_tags
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS, FEATURES = 100, 20

@@ -104,4 +104,4 @@ def regularization_path(fit, candidates: list[Candidate]) -> pd.DataFrame:
         if isinstance(coefs, pd.DataFrame):
             coefs = np.sqrt((coefs**2).sum(axis=1))
         rows[candidate.alpha] = coefs
-    return pd.DataFrame(rows).T.rename_axis("alpha")
+    return pd.DataFrame(rows).T.sort_index().rename_axis("alpha")

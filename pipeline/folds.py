@@ -24,7 +24,7 @@ from pipeline.arrayfold import ArrayFold
 from pipeline.config import Task
 from pipeline.models import Candidate, make_estimator, make_model, make_preprocessor
 from pipeline.moments import Moments
-from pipeline.scoring import roc_auc, score
+from pipeline.scoring import fitted, roc_auc, score
 
 __all__ = ["FastCV", "OnFold", "Scores", "roc_auc"]
 
@@ -114,6 +114,51 @@ class FastCV:
                 prep = fold.prep
                 model, converged = fold.fit(self, candidate)
         return Pipeline([("prep", prep), ("model", model)]), converged
+
+    def first_fold_fit(self, candidate: Candidate):
+        """``candidate``'s model fitted on the first fold's training rows, with that fold's
+        preprocessed validation rows and targets: what a scorer can be tried on."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if self.moments:  # the first fold's model from the sums, on its raw rows
+                sums, (_, test) = self._sums(), self.folds[0]
+                w, b, _ = sums.weights(candidate, self.model, max_iter=self.max_iter, tol=self.tol)
+                model = fitted(self.model(candidate), w[:, 0], b[0], len(w))
+                return model, sums.X[test], sums.y[test]
+            fold = self.fold(0)
+            model, _ = fold.fit(self, candidate)
+        return model, fold.X_test, fold.y_test
+
+    def out_of_fold(self, candidate: Candidate) -> np.ndarray:
+        """Each training row's prediction by the fold model that did not see it: what
+        ``cross_val_predict`` gives (class probabilities, in sorted class order, for
+        classification), from the folds' own fits."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if self.moments:
+                sums = self._sums()
+                weights, offsets, _ = sums.weights(
+                    candidate, self.model, max_iter=self.max_iter, tol=self.tol
+                )
+                out = np.empty(len(self.X))
+                for i, (_, test) in enumerate(self.folds):
+                    out[test] = sums.X[test] @ weights[:, i] + offsets[i]
+                return out
+            return self._array_out_of_fold(candidate)
+
+    def _array_out_of_fold(self, candidate: Candidate) -> np.ndarray:
+        classes = np.unique(self.y) if self.task == Task.classification else None
+        out = np.zeros(len(self.X) if classes is None else (len(self.X), len(classes)))
+        for i, (_, test) in enumerate(self.folds):
+            interrupt.check()
+            fold = self.fold(i)
+            model, _ = fold.fit(self, candidate)
+            if classes is None:
+                out[test] = model.predict(fold.X_test)
+            else:  # a class missing from a fold's training rows gets probability 0 there
+                columns = np.searchsorted(classes, model.classes_)
+                out[np.ix_(test, columns)] = model.predict_proba(fold.X_test)
+        return out
 
     def fold(self, index: int) -> ArrayFold:
         """Fold ``index``'s preprocessed arrays (-1: all rows), built on first use."""

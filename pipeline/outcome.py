@@ -7,16 +7,20 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from pipeline import config, evaluate, interrupt, plots, report, running, stores
 from pipeline.config import Config
 from pipeline.errors import UserError
+from pipeline.models import Candidate
 from pipeline.split import Split
 from pipeline.storage import shared_storage
 
 if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
     from pipeline import data, search, tracking
     from pipeline.study import Study
 
@@ -42,11 +46,25 @@ class Timings:
     search_s: float
     study_s: float
     logging_s_mean: float
+    evidence_s: float
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The study's chosen model and what the report shows of it, logged on the parent run."""
+
+    number: int
+    best: Candidate
+    cv_score: float
+    model: Pipeline
+    holdout: dict[str, dict[str, float]]  # "best" and each baseline: metric -> value
+    coefficients: pd.Series | pd.DataFrame
+    model_uri: str
 
 
 def search_and_report(job: Job) -> dict[str, Any]:
     """Run the study to its budget, then write its result on the parent run."""
-    timings = run_and_log(job)
+    timings, evidence = run_and_log(job)
     interrupt.check()  # a signal while the last trials were logged stops before the report
     counts = job.study.counts()
     if counts["complete"] == 0:
@@ -54,7 +72,40 @@ def search_and_report(job: Job) -> dict[str, Any]:
             f"no trial of study {job.study.name} completed ({counts['failed']} failed); "
             "see the fail_reason tag on its trial runs"
         )
+    if evidence is None:  # trials were still running elsewhere when the search ended here
+        start = time.perf_counter()
+        evidence = gather(job)
+        timings = replace(timings, evidence_s=time.perf_counter() - start)
+    metrics = {
+        "best_cv_score": evidence.cv_score,
+        "best_trial_number": evidence.number,
+        **{f"n_trials_{k}": v for k, v in _counts(counts).items()},
+        "n_nonzero_coefs": evaluate.n_nonzero(evidence.coefficients),
+        "n_rows_dropped_missing_target": job.dataset.n_rows_dropped,
+        "study_time_s": timings.study_s,
+        "search_time_s": timings.search_s,
+        "evidence_time_s": timings.evidence_s,
+        "trial_logging_s_mean": timings.logging_s_mean,
+    }
+    for name, scores in evidence.holdout.items():
+        prefix = "test" if name == "best" else f"baseline_{name}_test"
+        metrics.update({f"{prefix}_{m}": v for m, v in scores.items()})
+    summary = _summary(job, counts, evidence.holdout, metrics)
+    best = evidence.best
+    summary["best"] = {"trial": evidence.number, **best.params(), "l1_ratio": best.l1_ratio}
+    summary["best"]["cv_score"] = evidence.cv_score
+    summary["best_model_uri"] = evidence.model_uri
+    job.tracker.log_result(
+        job.parent, metrics=metrics, summary=summary, description=report.description(summary)
+    )
+    return summary
+
+
+def gather(job: Job) -> Evidence:
+    """Refit the best trial and the baselines, score them on the holdout, draw the review
+    figures, and log all of it with the best model on the parent run."""
     number, best, cv_score = job.study.best()
+    log.info("report: refitting trial %d and the baselines; review figures", number)
     best_model = job.setup.fit(best)
     guesses = evaluate.baseline_candidates(job.dataset.task, job.cfg.search.guess_alpha)
     baselines = {name: job.setup.fit(candidate) for name, candidate in guesses.items()}
@@ -62,57 +113,44 @@ def search_and_report(job: Job) -> dict[str, Any]:
         {"best": best_model, **baselines}, job.parts, task=job.dataset.task
     )
     coefs = evaluate.coefficients(best_model)
-    metrics = {
-        "best_cv_score": cv_score,
-        "best_trial_number": number,
-        **{f"n_trials_{k}": v for k, v in _counts(counts).items()},
-        "n_nonzero_coefs": evaluate.n_nonzero(coefs),
-        "n_rows_dropped_missing_target": job.dataset.n_rows_dropped,
-        "study_time_s": timings.study_s,
-        "search_time_s": timings.search_s,
-        "trial_logging_s_mean": timings.logging_s_mean,
-    }
-    for name, scores in holdout.items():
-        prefix = "test" if name == "best" else f"baseline_{name}_test"
-        metrics.update({f"{prefix}_{m}": v for m, v in scores.items()})
-    summary = _summary(job, counts, holdout, metrics)
-    summary["best"] = {"trial": number, **best.params(), "l1_ratio": best.l1_ratio}
-    summary["best"]["cv_score"] = cv_score
-    summary["best_model_uri"] = job.tracker.log_outcome(
+    uri = job.tracker.log_evidence(
         job.parent,
         params={f"best_{k}": v for k, v in best.params().items()},
-        metrics=metrics,
         best_model=best_model,
         example=job.parts.X_train.head(5),
         coefficients=coefs,
         figures=_figures(job, best, coefs),
         config_yaml=config.to_yaml(public_config(job.cfg)),
-        summary=summary,
-        description=report.description(summary),
         dataset=job.dataset,
         train=(job.parts.X_train, job.parts.y_train),
         holdout=(job.parts.X_test, job.parts.y_test),
     )
-    return summary
+    return Evidence(number, best, cv_score, best_model, holdout, coefs, uri)
 
 
 def _counts(counts: dict[str, int]) -> dict[str, int]:
     return {"complete": counts["complete"], "failed": counts["failed"], "pruned": counts["pruned"]}
 
 
-def run_and_log(job: Job) -> Timings:
+def run_and_log(job: Job) -> tuple[Timings, Evidence | None]:
     """Run the study's trials, each logged as a child run; then log, evaluated again, the
     complete trials that have no child run (run by a process that died, or by another
-    Optuna client)."""
+    Optuna client). Where no trial is still running elsewhere, the evidence for the best
+    one is gathered while the last trials are logged."""
     from pipeline import search
 
     job.tracker.settle_trial_runs(job.parent, older_than_s=job.cfg.search.grace_period)
     start = time.perf_counter()
+    evidence, evidence_s = None, 0.0
     with running.trial_logger(job.cfg, job.tracker, job.parent, job.parts) as logger:
         running.optimize(job.cfg, job.setup, job.space, job.study, logger)
         searched = time.perf_counter() - start
         if logger.pending():
             log.info("search done; logging the last %d trials to MLflow", logger.pending())
+        interrupt.check()
+        if job.study.n_complete() and not job.study.n_running():
+            evidence = gather(job)
+            evidence_s = time.perf_counter() - start - searched
     seconds, count = logger.seconds, logger.count
     missing, failed = unlogged(job.cfg, job.study, job.tracker, job.parent)
     if missing or failed:
@@ -122,7 +160,8 @@ def run_and_log(job: Job) -> Timings:
                 logger.submit(search.TrialResult(number, candidate, [], 0.0, False, error=reason))
             for number, candidate in missing.items():
                 logger.submit(search.evaluate(job.setup, candidate, number=number))
-    return Timings(searched, time.perf_counter() - start, seconds / max(count, 1))
+    timings = Timings(searched, time.perf_counter() - start, seconds / max(count, 1), evidence_s)
+    return timings, evidence
 
 
 def _figures(job: Job, best, coefs) -> dict[str, Any]:

@@ -76,7 +76,8 @@ def _paths(
         if penalty == Penalty.elasticnet:
             l1_ratio = _elasticnet_ratio(trials, best, space)
             label = f"{penalty.value} (l1_ratio={l1_ratio:.2g})"
-        candidates = [Candidate(penalty, float(a), l1_ratio) for a in alphas]
+        # Strongest penalty first: each refit starts from the one before it.
+        candidates = [Candidate(penalty, float(a), l1_ratio) for a in alphas[::-1]]
         paths[label] = evaluate.regularization_path(setup.fit, candidates)
     return paths
 

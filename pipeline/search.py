@@ -20,7 +20,7 @@ import optuna
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import get_scorer
-from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from pipeline.config import Penalty, SearchConfig, Task
@@ -131,7 +131,11 @@ class CVSetup:
         return self.fast.estimator(candidate)
 
     def fit(self, candidate: Candidate | None) -> Pipeline:
-        """``candidate`` fitted on all training rows (convergence warnings silenced)."""
+        """``candidate`` fitted on all training rows (convergence warnings silenced): the
+        fast path's refit, warm-started from the fits before it; the unpenalized baseline
+        by scikit-learn."""
+        if candidate is not None:
+            return self.fast.refit(candidate)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             return self.estimator(candidate).fit(self.X, self.y)
@@ -211,12 +215,9 @@ def check_scoring(setup: CVSetup, space: SearchSpace) -> None:
     ratio = (space.l1_ratio_low + space.l1_ratio_high) / 2
     penalty = space.penalties[0]
     candidate = Candidate(penalty, alpha, ratio if penalty == Penalty.elasticnet else None)
-    train, test = setup.folds[0]
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model = setup.estimator(candidate).fit(setup.X.iloc[train], setup.y.iloc[train])
-            get_scorer(setup.scoring)(model, setup.X.iloc[test], setup.y.iloc[test])
+        model, X_test, y_test = setup.fast.first_fold_fit(candidate)
+        get_scorer(setup.scoring)(model, X_test, y_test)
     except Exception as exc:  # any failure here is the scorer's or the data's, not a bug
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(
@@ -225,18 +226,14 @@ def check_scoring(setup: CVSetup, space: SearchSpace) -> None:
         ) from None
 
 
-def out_of_fold(setup: CVSetup, candidate: Candidate | None) -> np.ndarray:
+def out_of_fold(setup: CVSetup, candidate: Candidate) -> np.ndarray:
     """Each training row's prediction from the fold model that did not see it.
 
     Class probabilities (columns in sorted class order) for classification, values for
-    regression: what the diagnostics plots show, without touching the holdout.
+    regression: what the diagnostics plots show, without touching the holdout. The folds'
+    own fits give them (``tests/test_cv.py`` holds them to ``cross_val_predict``).
     """
-    method = "predict_proba" if setup.task == Task.classification else "predict"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return cross_val_predict(
-            setup.estimator(candidate), setup.X, setup.y, cv=list(setup.folds), method=method
-        )
+    return setup.fast.out_of_fold(candidate)
 
 
 class TrialFailed(Exception):

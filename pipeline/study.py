@@ -144,6 +144,10 @@ class Study:
     def n_complete(self) -> int:
         return len(self.trials(TrialState.COMPLETE))
 
+    def n_running(self) -> int:
+        """Trials running now (in any process)."""
+        return len(self.trials(TrialState.RUNNING))
+
     def n_done(self) -> int:
         """Trials that count towards the budget: complete or pruned."""
         return len(self.trials(*DONE))

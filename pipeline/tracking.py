@@ -10,7 +10,6 @@ import os
 import sqlite3
 import subprocess
 import time
-import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,12 +23,12 @@ os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
-from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_GIT_COMMIT
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
 from sqlalchemy.exc import SQLAlchemyError
 
-from pipeline import data, sqlite
+from pipeline import inputs, sqlite
 from pipeline.model_store import ModelStore
 from pipeline.stores import mask_url, unreachable
 from pipeline.trial_log import (
@@ -166,6 +165,7 @@ class Tracker(ModelStore):
     ) -> TrialLogger:
         """A logger of trials as child runs of ``parent_run_id`` (a context manager)."""
         study = StudyLog(
+            uri=self.uri,
             experiment_id=self.experiment_id,
             parent_run_id=parent_run_id,
             example=(example_X, example_y.to_numpy()),
@@ -183,52 +183,50 @@ class Tracker(ModelStore):
 
     # -- the end of the study --------------------------------------------------------------
 
-    def log_outcome(
+    def log_evidence(
         self,
         run_id: str,
         *,
         params: dict[str, Any],
-        metrics: dict[str, float],
         best_model: Pipeline,
         example: pd.DataFrame,
         coefficients: pd.Series | pd.DataFrame,
         figures: dict[str, Figure],
         config_yaml: str,
-        summary: dict[str, Any],
-        description: str,
         dataset: Dataset,
         train: tuple[pd.DataFrame, pd.Series],
         holdout: tuple[pd.DataFrame, pd.Series],
     ) -> str:
-        """Write the study's result on its parent run; return the best model's URI.
+        """Write the study's chosen model and the evidence for it on its parent run; return
+        the model's URI.
 
         Its inputs: the training rows (context ``training``) and the holdout rows
         (``evaluation``), each an MLflow dataset of ``dataset``'s name and source.
         """
-        inputs = [
-            _dataset_input(dataset, rows, context)
+        datasets = [
+            inputs.dataset_input(dataset, rows, context)
             for rows, context in ((train, "training"), (holdout, "evaluation"))
         ]
-        self.client.log_inputs(run_id, datasets=inputs)
-        self.client.log_batch(
-            run_id,
-            metrics=_metrics(metrics),
-            params=_params(params),
-            tags=[RunTag(NOTE, description)],
-        )
+        self.client.log_inputs(run_id, datasets=datasets)
+        self.client.log_batch(run_id, params=_params(params))
         self.client.log_text(run_id, config_yaml, "config.yaml")
         self.client.log_text(run_id, coefficients.to_csv(), "coefficients.csv")
         for name, fig in figures.items():
             self.client.log_figure(run_id, fig, name)
-        uri = self.log_model(
+        return self.log_model(
             run_id,
             best_model,
             name="best_model",
             signature=signature(example, best_model.predict(example)),
             input_example=example,
         ).model_uri
-        self.client.log_dict(run_id, {**summary, "best_model_uri": uri}, "summary.json")
-        return uri
+
+    def log_result(
+        self, run_id: str, *, metrics: dict[str, float], summary: dict[str, Any], description: str
+    ) -> None:
+        """Write the study's metrics, its description and its summary on its parent run."""
+        self.client.log_batch(run_id, metrics=_metrics(metrics), tags=[RunTag(NOTE, description)])
+        self.client.log_dict(run_id, summary, "summary.json")
 
     def log_decision(self, run_id: str, *, tags: dict[str, str], metrics: dict[str, float]):
         """Record the registry's decision on the study's parent run."""
@@ -241,26 +239,6 @@ class Tracker(ModelStore):
             return mlflow.artifacts.load_dict(f"runs:/{run_id}/summary.json")
         except MlflowException:
             return None
-
-
-def _dataset_input(
-    dataset: Dataset, rows: tuple[pd.DataFrame, pd.Series], context: str
-) -> DatasetInput:
-    """``rows`` of ``dataset`` as an MLflow dataset input, with its context tag."""
-    X, y = rows
-    with warnings.catch_warnings():
-        # A local path matches two of MLflow's source types, which it warns about.
-        warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
-        ds = mlflow.data.from_pandas(
-            pd.concat([X, y], axis=1),
-            source=dataset.source if "/" in dataset.source else None,
-            targets=str(y.name),
-            name=dataset.name,
-            # Ours: MLflow's own digest trips over pandas 3's string columns.
-            digest=data.digest(X, y),
-        )
-    entity = mlflow.entities.Dataset(**ds.to_dict())
-    return DatasetInput(entity, tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])
 
 
 def _on_own_thread(fn: Callable[[], T]) -> T:

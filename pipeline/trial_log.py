@@ -1,23 +1,20 @@
-"""Each trial of a study as an MLflow child run, logged by one background worker process.
+"""Each trial of a study as an MLflow child run, logged by background worker processes.
 
 The worker calls MLflow's public API, as a user's script would: ``mlflow.start_run`` with
 the study's parent run, ``mlflow.sklearn.log_model`` (so each trial's model is a logged
 model of its run) and ``MlflowClient.log_batch``. The search hands finished trials over
-with ``submit`` and never waits on the store; in a process of its own (started by spawn,
-so it shares no state with the job), the logging runs on the second core.
+with ``submit`` and never waits on the store; in the processes of ``pipeline.log_pool``
+the logging runs on the second core.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
-import signal
 import tempfile
-import threading
 import time
 import warnings
-from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +39,8 @@ with warnings.catch_warnings():
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 from mlflow.models import infer_signature
-from threadpoolctl import threadpool_limits
 
-from pipeline import evaluate, plots
+from pipeline import evaluate, log_pool, plots
 from pipeline.model_store import SKOPS_TRUSTED_TYPES
 
 if TYPE_CHECKING:
@@ -61,8 +57,6 @@ FAIL_REASON_CHARS = 1000
 # over, the interrupted one among them; whatever is left is logged again by the next run.
 DRAIN_SECONDS = 30.0
 
-# Worker processes: one spare core logs while the search runs; once it ends, both log.
-WORKERS = 2
 # Seconds the worker sleeps before logging each trial: lets a test interrupt a job while
 # trials are still being logged. Never set in production.
 PAUSE_IN_LOGGING = "PIPELINE_TEST_PAUSE_IN_LOGGING"
@@ -76,6 +70,7 @@ class TrialLoggingError(RuntimeError):
 class StudyLog:
     """Where and how one study's trials are logged."""
 
+    uri: str  # the tracking URI
     experiment_id: str
     parent_run_id: str
     example: tuple[pd.DataFrame, np.ndarray]  # a few rows and their targets: the signature
@@ -100,15 +95,9 @@ class TrialLogger:
         self.count = 0  # trials logged
         self._futures: list[Future] = []
         self._error: str | None = None
-        self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> TrialLogger:
-        self._pool = ProcessPoolExecutor(
-            max_workers=WORKERS,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(mlflow.get_tracking_uri(), self.study, os.getpid()),
-        )
+        log_pool.start()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -116,7 +105,8 @@ class TrialLogger:
             wait(self._futures, timeout=None if exc is None else self.drain_s)
         finally:
             self._collect()
-            self._pool.shutdown(wait=exc is None, cancel_futures=True)
+            if exc is not None:
+                log_pool.stop()
         if exc is None and self._error is None and self.pending():
             self._error = f"the trial logger stopped with {self.pending()} trials not logged"
         if exc is None and self._error is not None:
@@ -128,7 +118,9 @@ class TrialLogger:
         if self._error is not None:
             raise TrialLoggingError(self._error)
         try:
-            self._futures.append(self._pool.submit(_log_in_worker, result))
+            pause = float(os.environ.get(PAUSE_IN_LOGGING, "0"))
+            future = log_pool.start().submit(_log_in_worker, self.study, result, pause)
+            self._futures.append(future)
         except BrokenProcessPool as exc:
             raise TrialLoggingError(f"the trial logger died: {exc}") from None
 
@@ -155,38 +147,24 @@ class TrialLogger:
         self._futures = still
 
 
-_writer: TrialWriter | None = None
+_writers: dict[str, TrialWriter] = {}  # in a worker: by parent run
 
 
-def _start_worker(uri: str, study: StudyLog, job_pid: int) -> None:
-    """In the worker process: ignore Ctrl-C (the job decides when logging stops), one BLAS
-    thread, and a writer for the study."""
-    global _writer
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with(job_pid)
-    threadpool_limits(limits=1)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment_id=study.experiment_id)
-    _writer = TrialWriter(study)
+def warm_up() -> None:
+    """In a worker, at start: import what logging a model imports on first use."""
+    import skops.io  # noqa: F401
 
 
-def _exit_with(job_pid: int) -> None:
-    """End this worker when the job's process is gone (kill -9): nothing else would."""
-
-    def watch() -> None:
-        while os.getppid() == job_pid:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="job-watch", daemon=True).start()
-
-
-def _log_in_worker(result: TrialResult) -> float:
+def _log_in_worker(study: StudyLog, result: TrialResult, pause: float) -> float:
     """Log one trial; the seconds it took."""
     start = time.perf_counter()
-    if pause := os.environ.get(PAUSE_IN_LOGGING):  # fault injection for the drain test
-        time.sleep(float(pause))
-    _writer.log(result)
+    time.sleep(pause)  # fault injection for the drain test; 0 in production
+    if mlflow.get_tracking_uri() != study.uri:
+        mlflow.set_tracking_uri(study.uri)
+    writer = _writers.get(study.parent_run_id)
+    if writer is None:
+        writer = _writers[study.parent_run_id] = TrialWriter(study)
+    writer.log(result)
     return time.perf_counter() - start
 
 
@@ -195,7 +173,7 @@ class TrialWriter:
 
     def __init__(self, study: StudyLog):
         self.study = study
-        self.client = MlflowClient()
+        self.client = MlflowClient(study.uri)
         # Inferred here, once: a few milliseconds off the search's thread.
         self.signature = signature(*study.example) if study.log_models else None
 

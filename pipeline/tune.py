@@ -52,15 +52,20 @@ def _check_store(store: Path) -> None:
 
 
 def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> dict[str, Any]:
-    # Optuna and MLflow are imported only now, so a user error is reported at once, not after
-    # seconds of imports.
-    from pipeline import outcome, running, search, storage, tracking
+    from pipeline import log_pool, search
 
     setup = _setup(cfg, dataset, parts)
     space = search.SearchSpace.from_config(cfg.search)
     search.check_scoring(setup, space)
     _describe(cfg, dataset)
     interrupt.check()
+    if cfg.job != config.Job.retrain:  # (a retraining job may find nothing to do)
+        # The logging workers import MLflow on the other core while this process does.
+        log_pool.start()
+    # Optuna and MLflow are imported only now, so a user error is reported at once, not after
+    # seconds of imports.
+    from pipeline import outcome, running, storage, tracking
+
     fingerprint = search.fingerprint(
         data_digest=dataset.digest,
         split=asdict(cfg.split),
@@ -77,6 +82,7 @@ def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> dict[str, Any]:
         skipped = _unchanged_champion(cfg, tracker, dataset, digests)
         if skipped is not None:
             return {"skipped": skipped}
+        log_pool.start()
         if cfg.job == config.Job.retrain and cfg.registry.force:
             cfg = replace(cfg, search=replace(cfg.search, fresh=True))
         opened = _open_study(cfg, dataset, space, fingerprint, tracker)

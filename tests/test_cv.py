@@ -10,7 +10,7 @@ import pytest
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import get_scorer, roc_auc_score
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 
 from pipeline.config import Penalty, Task
 from pipeline.folds import FastCV, roc_auc
@@ -62,6 +62,14 @@ def _check(cv: FastCV, *, rtol: float) -> None:
             getattr(refit, method)(cv.X), getattr(plain, method)(cv.X), rtol=rtol, atol=1e-8
         )
         assert refit[-1].get_params() == plain[-1].get_params()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            expected = cross_val_predict(
+                cv.estimator(candidate), cv.X, cv.y, cv=list(cv.folds), method=method
+            )
+        # Predictions near zero: compared on the scale of all of them.
+        atol = rtol * float(np.std(expected))
+        np.testing.assert_allclose(cv.out_of_fold(candidate), expected, rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize(
