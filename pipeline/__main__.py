@@ -27,8 +27,8 @@ def _dispatch(cfg) -> int:
 
         result = predict.run(cfg)
         print(
-            f"wrote {result['rows']} predictions of {result['model']} "
-            f"v{result['version']} to {result['output']}"
+            f"wrote {result.rows} predictions of {result.model} "
+            f"v{result.version} to {result.output}"
         )
         return 0
     if cfg.job == Job.rollback:
@@ -42,19 +42,21 @@ def _dispatch(cfg) -> int:
         print(f"champion of {name}: version {old} -> {new}")
         return 0
     from pipeline import tune
+    from pipeline.summary import StudySummary, WorkerSummary
 
     summary = tune.run(cfg)
-    if summary.get("worker"):
-        t = summary["trials"]
+    if isinstance(summary, WorkerSummary):
+        t = summary.trials
         print(
-            f"worker done: study {summary['study']}: {t['complete']}/{summary['n_trials']} "
-            f"trials complete ({summary['trials_here']} here, {t['failed']} failed); "
-            f"parent run {summary['parent_run_id']}",
+            f"worker done: study {summary.study}: {t['complete']}/{summary.n_trials} "
+            f"trials complete ({summary.trials_here} here, {t['failed']} failed); "
+            f"parent run {summary.parent_run_id}",
             flush=True,
         )
         return 0
     print(report.summary_text(summary), flush=True)
-    rejected = summary.get("promotion", {}).get("status") == "rejected"
+    promotion = summary.promotion if isinstance(summary, StudySummary) else None
+    rejected = promotion is not None and promotion.status == "rejected"
     return cfg.registry.reject_exit_code if rejected else 0
 
 

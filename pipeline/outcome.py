@@ -16,6 +16,7 @@ from pipeline.errors import UserError
 from pipeline.models import Candidate
 from pipeline.split import Split
 from pipeline.storage import shared_storage
+from pipeline.summary import BestTrial, DataSummary, SpaceSummary, StudySummary
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,7 +63,7 @@ class Evidence:
     model_uri: str
 
 
-def search_and_report(job: Job) -> dict[str, Any]:
+def search_and_report(job: Job) -> StudySummary:
     """Run the study to its budget, then write its result on the parent run."""
     timings, evidence = run_and_log(job)
     interrupt.check()  # a signal while the last trials were logged stops before the report
@@ -90,11 +91,7 @@ def search_and_report(job: Job) -> dict[str, Any]:
     for name, scores in evidence.holdout.items():
         prefix = "test" if name == "best" else f"baseline_{name}_test"
         metrics.update({f"{prefix}_{m}": v for m, v in scores.items()})
-    summary = _summary(job, counts, evidence.holdout, metrics)
-    best = evidence.best
-    summary["best"] = {"trial": evidence.number, **best.params(), "l1_ratio": best.l1_ratio}
-    summary["best"]["cv_score"] = evidence.cv_score
-    summary["best_model_uri"] = evidence.model_uri
+    summary = _summary(job, counts, evidence, metrics)
     job.tracker.log_result(
         job.parent, metrics=metrics, summary=summary, description=report.description(summary)
     )
@@ -176,34 +173,44 @@ def _figures(job: Job, best, coefs) -> dict[str, Any]:
     return figures
 
 
-def _summary(job: Job, counts, holdout, metrics) -> dict[str, Any]:
-    cfg, dataset, parts = job.cfg, job.dataset, job.parts
-    return {
-        "study": job.study.name,
-        "fingerprint": job.study.fingerprint,
-        "parent_run_id": job.parent,
-        "experiment_name": cfg.tracking.experiment_name,
-        "experiment_id": job.tracker.experiment_id,
-        "tracking_uri": stores.mask_url(cfg.tracking.uri),
-        "ui_url": job.tracker.ui_url(job.parent),
-        "ui_command": ui_command(cfg.tracking.uri),
-        "task": dataset.task.value,
-        "classes": [str(c) for c in dataset.classes],
-        "scoring": cfg.search.scoring,
-        "n_splits": cfg.search.n_splits,
-        "space": {**asdict(job.space), "penalties": [p.value for p in job.space.penalties]},
-        "data": {
-            "name": dataset.name,
-            "source": dataset.source,
-            "digest": dataset.digest,
-            "n_train": len(parts.X_train),
-            "n_test": len(parts.X_test),
-            "n_features": parts.X_train.shape[1],
-        },
-        "trials": counts,
-        "holdout": holdout,
-        "metrics": metrics,
-    }
+def _summary(job: Job, counts: dict[str, int], evidence: Evidence, metrics) -> StudySummary:
+    cfg, dataset, parts, best = job.cfg, job.dataset, job.parts, evidence.best
+    return StudySummary(
+        study=job.study.name,
+        fingerprint=job.study.fingerprint,
+        parent_run_id=job.parent,
+        experiment_name=cfg.tracking.experiment_name,
+        experiment_id=job.tracker.experiment_id,
+        tracking_uri=stores.mask_url(cfg.tracking.uri),
+        ui_url=job.tracker.ui_url(job.parent),
+        ui_command=ui_command(cfg.tracking.uri),
+        task=dataset.task.value,
+        classes=[str(c) for c in dataset.classes],
+        scoring=cfg.search.scoring,
+        n_splits=cfg.search.n_splits,
+        space=SpaceSummary(
+            penalties=[p.value for p in job.space.penalties],
+            alpha_low=job.space.alpha_low,
+            alpha_high=job.space.alpha_high,
+            l1_ratio_low=job.space.l1_ratio_low,
+            l1_ratio_high=job.space.l1_ratio_high,
+        ),
+        data=DataSummary(
+            name=dataset.name,
+            source=dataset.source,
+            digest=dataset.digest,
+            n_train=len(parts.X_train),
+            n_test=len(parts.X_test),
+            n_features=parts.X_train.shape[1],
+        ),
+        trials=counts,
+        holdout=evidence.holdout,
+        metrics=metrics,
+        best=BestTrial(
+            evidence.number, best.penalty.value, best.alpha, best.l1_ratio, evidence.cv_score
+        ),
+        best_model_uri=evidence.model_uri,
+    )
 
 
 def unlogged(cfg: Config, study: Study, tracker: tracking.Tracker, parent: str):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -13,6 +12,7 @@ from pipeline import config, constraints, interrupt, stores
 from pipeline.config import Config
 from pipeline.data import read_table
 from pipeline.errors import UserError
+from pipeline.summary import Predictions
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def _numeric_inputs(prep) -> list[str]:
     return [str(c) for c in prep.feature_names_in_]
 
 
-def run(cfg: Config) -> dict[str, Any]:
+def run(cfg: Config) -> Predictions:
     """Predict ``cfg.predict.input`` with ``models:/<registry.model_name>@<alias>``."""
     cfg = constraints.validate(cfg)
     source = Path(cfg.predict.input).expanduser().resolve()
@@ -82,7 +82,7 @@ def run(cfg: Config) -> dict[str, Any]:
             out[f"proba_{label}"] = np.round(proba[:, i], 6)
     _write(out, target)
     log.info("wrote %d predictions of %s v%s to %s", len(out), name, version.version, target)
-    return {"model": name, "version": version.version, "rows": len(out), "output": str(target)}
+    return Predictions(model=name, version=version.version, rows=len(out), output=str(target))
 
 
 def _version(tracker, name: str, alias: str, *, uri: str):

@@ -20,6 +20,7 @@ from pipeline.errors import UserError
 from pipeline.split import Split
 
 if TYPE_CHECKING:
+    from pipeline.summary import StudySummary
     from pipeline.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ def promote(
     name: str,
     metric: str,
     min_improvement: float,
-    summary: dict[str, Any],
+    summary: StudySummary,
     version_tags: dict[str, Any],
     parts: Split,
     task: Task,
@@ -111,13 +112,13 @@ def promote(
     champion alias moves last, so an interrupted promotion leaves the old champion in place.
     A version that was rolled back does not come back unless ``force``.
     """
-    run_id = summary["parent_run_id"]
-    version = tracker.register(summary["best_model_uri"], name, run_id=run_id, tags=version_tags)
+    run_id = summary.parent_run_id
+    version = tracker.register(summary.best_model_uri, name, run_id=run_id, tags=version_tags)
     if pause := os.environ.get(PAUSE_AFTER_REGISTER):  # fault injection for the crash test
         time.sleep(float(pause))
     tracker.set_alias(name, CHALLENGER, version)
-    challenger = summary["holdout"]["best"][metric]
-    baselines = {b: summary["holdout"][b][metric] for b in REQUIRED_BASELINES[task]}
+    challenger = summary.holdout["best"][metric]
+    baselines = {b: summary.holdout[b][metric] for b in REQUIRED_BASELINES[task]}
     champion = tracker.alias(name, CHAMPION)
     if champion is not None and champion.version == version:
         reason = f"version {version} is already the champion"

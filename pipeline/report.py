@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pipeline.summary import BestTrial, Skipped, StudySummary
 
 
 def _name(metric: str) -> str:
@@ -18,76 +18,69 @@ def _fmt(value: float) -> str:
     return f"{value:.5g}"
 
 
-def _best_line(best: dict[str, Any]) -> str:
-    text = f"{best['penalty']}  alpha={best['alpha']:.4g}"
-    if best.get("l1_ratio") is not None:
-        text += f"  l1_ratio={best['l1_ratio']:.3g}"
+def _best_line(best: BestTrial) -> str:
+    text = f"{best.penalty}  alpha={best.alpha:.4g}"
+    if best.l1_ratio is not None:
+        text += f"  l1_ratio={best.l1_ratio:.3g}"
     return text
 
 
-def summary_text(summary: dict[str, Any]) -> str:
+def summary_text(summary: StudySummary | Skipped) -> str:
     """A short, readable account of a finished study."""
-    if "skipped" in summary:
-        return f"Nothing to do: {summary['skipped']} (registry.force=true retrains)."
-    best = summary["best"]
-    holdout = summary["holdout"]
+    if isinstance(summary, Skipped):
+        return f"Nothing to do: {summary.reason} (registry.force=true retrains)."
+    best, holdout, trials, data = summary.best, summary.holdout, summary.trials, summary.data
     metrics = list(holdout["best"])
-    trials = summary["trials"]
+    reused = "  (already finished; search.fresh=true runs a new one)" if summary.reused else ""
     lines = [
         "",
-        f"Study {summary['study']}"
-        + (
-            "  (already finished; search.fresh=true runs a new one)"
-            if summary.get("reused")
-            else ""
-        ),
-        f"  data        {summary['data']['name']}: {summary['data']['n_train']} training rows, "
-        f"{summary['data']['n_test']} holdout rows, {summary['data']['n_features']} features",
+        f"Study {summary.study}{reused}",
+        f"  data        {data.name}: {data.n_train} training rows, "
+        f"{data.n_test} holdout rows, {data.n_features} features",
         f"  trials      {trials['complete']} complete, {trials.get('pruned', 0)} pruned, "
         f"{trials['failed']} failed",
-        f"  best        {_best_line(best)}  (trial {best['trial']})",
-        f"  CV score    {best['cv_score']:.6g}  ({summary['scoring']}, {summary['n_splits']}-fold)",
+        f"  best        {_best_line(best)}  (trial {best.trial})",
+        f"  CV score    {best.cv_score:.6g}  ({summary.scoring}, {summary.n_splits}-fold)",
         "",
         f"  {'holdout':<18}" + "".join(f"{_name(m):>10}" for m in metrics),
     ]
     for name, scores in holdout.items():
         lines.append(f"  {name:<18}" + "".join(f"{_fmt(scores[m]):>10}" for m in metrics))
-    promotion = summary.get("promotion")
+    promotion = summary.promotion
     if promotion:
         lines += [
             "",
-            f"  registry    {promotion['model']} v{promotion['version']}: {promotion['status']}",
-            f"              {promotion['reason']}",
+            f"  registry    {promotion.model} v{promotion.version}: {promotion.status}",
+            f"              {promotion.reason}",
         ]
     lines += [
         "",
-        f"  MLflow run  {summary['parent_run_id']}  (experiment {summary['experiment_name']})",
-        f"  Open it:    {summary['ui_command']}, then {summary['ui_url']}",
+        f"  MLflow run  {summary.parent_run_id}  (experiment {summary.experiment_name})",
+        f"  Open it:    {summary.ui_command}, then {summary.ui_url}",
         "",
     ]
     return "\n".join(lines)
 
 
-def description(summary: dict[str, Any]) -> str:
+def description(summary: StudySummary) -> str:
     """Markdown for the parent run's description in the MLflow UI."""
-    best = summary["best"]
-    metrics = list(summary["holdout"]["best"])
+    best, data, space, trials = summary.best, summary.data, summary.space, summary.trials
+    metrics = list(summary.holdout["best"])
     rows = "\n".join(
         f"| {name} | " + " | ".join(_fmt(scores[m]) for m in metrics) + " |"
-        for name, scores in summary["holdout"].items()
+        for name, scores in summary.holdout.items()
     )
-    space = summary["space"]
     return (
-        f"**Best:** {_best_line(best)} (trial {best['trial']}), CV {summary['scoring']} "
-        f"= {best['cv_score']:.6g} over {summary['n_splits']} folds.\n\n"
+        f"**Best:** {_best_line(best)} (trial {best.trial}), CV {summary.scoring} "
+        f"= {best.cv_score:.6g} over {summary.n_splits} folds.\n\n"
         f"| holdout | " + " | ".join(_name(m) for m in metrics) + " |\n"
         "|---|" + "---|" * len(metrics) + "\n" + rows + "\n\n"
-        f"**Search space:** penalties {', '.join(space['penalties'])}; alpha in "
-        f"[{space['alpha_low']:g}, {space['alpha_high']:g}] (log); l1_ratio in "
-        f"[{space['l1_ratio_low']:g}, {space['l1_ratio_high']:g}] for elasticnet.  \n"
-        f"**Budget:** {summary['trials']['complete']} complete trials, "
-        f"{summary['trials'].get('pruned', 0)} pruned, {summary['trials']['failed']} failed.  \n"
-        f"**Data:** {summary['data']['name']} ({summary['data']['source']}), digest "
-        f"`{summary['data']['digest']}`, {summary['data']['n_train']} training / "
-        f"{summary['data']['n_test']} holdout rows."
+        f"**Search space:** penalties {', '.join(space.penalties)}; alpha in "
+        f"[{space.alpha_low:g}, {space.alpha_high:g}] (log); l1_ratio in "
+        f"[{space.l1_ratio_low:g}, {space.l1_ratio_high:g}] for elasticnet.  \n"
+        f"**Budget:** {trials['complete']} complete trials, "
+        f"{trials.get('pruned', 0)} pruned, {trials['failed']} failed.  \n"
+        f"**Data:** {data.name} ({data.source}), digest "
+        f"`{data.digest}`, {data.n_train} training / "
+        f"{data.n_test} holdout rows."
     )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pipeline.config import Config
 from pipeline.split import Split
 from pipeline.study import Budget
+from pipeline.summary import WorkerSummary
 
 if TYPE_CHECKING:
     from pipeline import search, tracking
@@ -58,7 +59,7 @@ def work(
     study: Study,
     parent: str,
     tracker: tracking.Tracker,
-) -> dict[str, Any]:
+) -> WorkerSummary:
     """``job=worker``: run trials of the shared study until its budget is spent; no report.
 
     The parent run stays open: ``make tune`` (or a later one) reports, registers and closes it.
@@ -99,13 +100,12 @@ def optimize(
     return study.optimize(setup, space, budget)
 
 
-def worker_summary(cfg: Config, study: Study, parent: str, done: int) -> dict[str, Any]:
-    return {
-        "worker": True,
-        "study": study.name,
-        "parent_run_id": parent,
-        "n_trials": cfg.search.n_trials,
-        "trials_here": done,
-        "trials": study.counts(),
-        "finished": study.finished,
-    }
+def worker_summary(cfg: Config, study: Study, parent: str, done: int) -> WorkerSummary:
+    return WorkerSummary(
+        study=study.name,
+        parent_run_id=parent,
+        n_trials=cfg.search.n_trials,
+        trials_here=done,
+        trials=study.counts(),
+        finished=study.finished,
+    )

@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from pipeline import inputs, sqlite
 from pipeline.model_store import ModelStore
 from pipeline.stores import mask_url, unreachable
+from pipeline.summary import StudySummary
 from pipeline.trial_log import (
     RETRY_OF,
     ROLE,
@@ -222,11 +223,11 @@ class Tracker(ModelStore):
         ).model_uri
 
     def log_result(
-        self, run_id: str, *, metrics: dict[str, float], summary: dict[str, Any], description: str
+        self, run_id: str, *, metrics: dict[str, float], summary: StudySummary, description: str
     ) -> None:
         """Write the study's metrics, its description and its summary on its parent run."""
         self.client.log_batch(run_id, metrics=_metrics(metrics), tags=[RunTag(NOTE, description)])
-        self.client.log_dict(run_id, summary, "summary.json")
+        self.client.log_dict(run_id, summary.to_dict(), "summary.json")
 
     def log_decision(self, run_id: str, *, tags: dict[str, str], metrics: dict[str, float]):
         """Record the registry's decision on the study's parent run."""
@@ -234,10 +235,14 @@ class Tracker(ModelStore):
             run_id, metrics=_metrics(metrics), tags=[RunTag(k, str(v)) for k, v in tags.items()]
         )
 
-    def load_summary(self, run_id: str) -> dict[str, Any] | None:
+    def load_summary(self, run_id: str) -> StudySummary | None:
+        """The summary a finished study wrote on its parent run; None if there is none (or
+        an older version of the pipeline wrote it in another form)."""
         try:
-            return mlflow.artifacts.load_dict(f"runs:/{run_id}/summary.json")
-        except MlflowException:
+            return StudySummary.from_dict(
+                mlflow.artifacts.load_dict(f"runs:/{run_id}/summary.json")
+            )
+        except (MlflowException, KeyError, TypeError):
             return None
 
 

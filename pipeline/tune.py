@@ -6,12 +6,13 @@ import logging
 import os
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pipeline import config, constraints, data, interrupt, lock, validate
 from pipeline.config import Config
 from pipeline.errors import UserError
 from pipeline.split import Split, holdout
+from pipeline.summary import JobResult, Skipped, StudySummary, WorkerSummary
 
 if TYPE_CHECKING:
     from pipeline import search, tracking
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def run(cfg: Config) -> dict[str, Any]:
+def run(cfg: Config) -> JobResult:
     """Run (or resume) the study ``cfg`` describes; return its summary."""
     cfg = constraints.validate(cfg)
     dataset = data.load(cfg.data)
@@ -51,7 +52,7 @@ def _check_store(store: Path) -> None:
         raise UserError(f"store_dir: {store} is not writable")
 
 
-def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> dict[str, Any]:
+def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> JobResult:
     from pipeline import log_pool, search
 
     setup = _setup(cfg, dataset, parts)
@@ -81,12 +82,12 @@ def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> dict[str, Any]:
         digests = {"data_digest": dataset.digest, "config_digest": outcome.config_digest(cfg)}
         skipped = _unchanged_champion(cfg, tracker, dataset, digests)
         if skipped is not None:
-            return {"skipped": skipped}
+            return Skipped(skipped)
         log_pool.start()
         if cfg.job == config.Job.retrain and cfg.registry.force:
             cfg = replace(cfg, search=replace(cfg.search, fresh=True))
         opened = _open_study(cfg, dataset, space, fingerprint, tracker)
-    if isinstance(opened, dict):  # a finished study: its summary goes through the gate again
+    if isinstance(opened, StudySummary | WorkerSummary):  # a finished study: through the gate again
         summary = opened
         if cfg.job == config.Job.worker:
             return summary
@@ -159,7 +160,7 @@ def _open_study(
     space: search.SearchSpace,
     fingerprint: str,
     tracker: tracking.Tracker,
-) -> tuple[Study, str] | dict[str, Any]:
+) -> tuple[Study, str] | StudySummary | WorkerSummary:
     """The study and its parent run (both created if new), or the summary of a finished one."""
     from pipeline import outcome, running, tracking
     from pipeline.study import Study
@@ -184,7 +185,7 @@ def _open_study(
         summary = tracker.load_summary(study.parent_run_id)
         if summary is not None:
             _say_finished(cfg, study)
-            return {**summary, "reused": True}
+            return replace(summary, reused=True)
     if study.resumed:
         verb = "joining" if worker else "resuming"
         log.info("%s study %s (%d trials complete)", verb, study.name, study.n_complete())
@@ -218,7 +219,7 @@ def _say_finished(cfg: Config, study: Study) -> None:
         log.info("study %s is already finished; search.fresh=true starts a new one", study.name)
 
 
-def _study(job) -> dict[str, Any]:
+def _study(job) -> StudySummary:
     """Run or resume the study to its budget, then report it on the parent run."""
     from pipeline import outcome
 

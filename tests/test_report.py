@@ -1,9 +1,21 @@
 from __future__ import annotations
 
-from pipeline.report import description, summary_text
+from dataclasses import replace
 
-SUMMARY = {
+import pytest
+
+from pipeline.report import description, summary_text
+from pipeline.summary import Skipped, StudySummary
+
+VALUES = {
     "study": "seed_regression-abc-1",
+    "fingerprint": "abc",
+    "experiment_id": "1",
+    "tracking_uri": "sqlite:///mlruns/mlflow.db",
+    "task": "regression",
+    "classes": [],
+    "metrics": {"best_cv_score": -0.11},
+    "best_model_uri": "models:/m-1",
     "parent_run_id": "r1",
     "experiment_name": "regularization",
     "ui_url": "http://127.0.0.1:5000/#/experiments/1/runs/r1",
@@ -32,6 +44,7 @@ SUMMARY = {
         "lasso_guess": {"r2": 0.9999, "rmse": 0.3463, "mae": 0.2934},
     },
 }
+SUMMARY = StudySummary.from_dict(VALUES)
 
 
 def test_summary_text_has_the_result_the_baselines_and_the_way_to_the_ui():
@@ -41,7 +54,7 @@ def test_summary_text_has_the_result_the_baselines_and_the_way_to_the_ui():
     assert "lasso_guess" in text and "0.3463" in text
     assert "make ui, then http://127.0.0.1:5000/#/experiments/1/runs/r1" in text
     assert "already finished" not in text
-    assert "already finished" in summary_text({**SUMMARY, "reused": True})
+    assert "already finished" in summary_text(replace(SUMMARY, reused=True))
 
 
 def test_description_is_a_markdown_table():
@@ -49,3 +62,14 @@ def test_description_is_a_markdown_table():
     assert "| holdout | R2 | RMSE | MAE |" in md
     assert "| lasso_guess | 0.9999 | 0.3463 | 0.2934 |" in md
     assert "penalties l1, l2" in md and "`d1`" in md
+
+
+def test_a_summary_survives_its_json_form():
+    assert StudySummary.from_dict(SUMMARY.to_dict()) == SUMMARY
+    with pytest.raises(TypeError):  # an older form, missing fields: not reused
+        StudySummary.from_dict({k: v for k, v in VALUES.items() if k != "best_model_uri"})
+
+
+def test_a_skipped_retrain_says_why():
+    text = summary_text(Skipped("champion m v3 was trained on this data and config"))
+    assert text.startswith("Nothing to do: champion m v3")

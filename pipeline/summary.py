@@ -1,0 +1,130 @@
+"""What a job reports, typed: the result of each kind of job, and the JSON form a study's
+summary takes on its parent run (``summary.json``), from which a finished study is reused."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    name: str
+    source: str
+    digest: str
+    n_train: int
+    n_test: int
+    n_features: int
+
+
+@dataclass(frozen=True)
+class SpaceSummary:
+    penalties: list[str]
+    alpha_low: float
+    alpha_high: float
+    l1_ratio_low: float
+    l1_ratio_high: float
+
+
+@dataclass(frozen=True)
+class BestTrial:
+    """The trial the study chose: its number, candidate and mean CV score."""
+
+    trial: int
+    penalty: str
+    alpha: float
+    l1_ratio: float | None
+    cv_score: float
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """The registry's decision on the study's best model (see ``registry.Decision``)."""
+
+    model: str
+    status: str  # promoted | kept | rejected
+    reason: str
+    metric: str
+    version: str
+    challenger_score: float
+    champion_version: str | None = None
+    champion_score: float | None = None
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """A finished study: where it is recorded, what it chose, and how that scored."""
+
+    study: str
+    fingerprint: str
+    parent_run_id: str
+    experiment_name: str
+    experiment_id: str
+    tracking_uri: str
+    ui_url: str
+    ui_command: str
+    task: str
+    classes: list[str]
+    scoring: str
+    n_splits: int
+    space: SpaceSummary
+    data: DataSummary
+    trials: dict[str, int]  # complete, pruned, failed
+    holdout: dict[str, dict[str, float]]  # "best" and each baseline: metric -> value
+    metrics: dict[str, float]  # as logged on the parent run
+    best: BestTrial
+    best_model_uri: str
+    reused: bool = False  # an earlier run's study, finished before this job started
+    promotion: Promotion | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> StudySummary:
+        """The summary :meth:`to_dict` wrote; ``KeyError``/``TypeError`` if it is not one."""
+        parts = {
+            "space": SpaceSummary,
+            "data": DataSummary,
+            "best": BestTrial,
+            "promotion": Promotion,
+        }
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in values.items() if k in known}
+        for key, kind in parts.items():
+            if values.get(key) is not None:
+                values[key] = kind(**values[key])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class WorkerSummary:
+    """``job=worker``: the trials it ran in a shared study; the study itself is reported by
+    the job that finishes it."""
+
+    study: str
+    parent_run_id: str
+    n_trials: int
+    trials_here: int
+    trials: dict[str, int]
+    finished: bool
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A retraining job with nothing to do, and why."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """``job=predict``: how many rows were predicted, by which model version, and where to."""
+
+    model: str
+    version: str
+    rows: int
+    output: str
+
+
+JobResult = StudySummary | WorkerSummary | Skipped
