@@ -10,7 +10,6 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ from pipeline import evaluate
 from pipeline.config import METRIC_DIRECTION, Task
 from pipeline.errors import UserError
 from pipeline.split import Split
+from pipeline.summary import Decision
 
 if TYPE_CHECKING:
     from pipeline.summary import StudySummary
@@ -37,19 +37,6 @@ REQUIRED_BASELINES = {
     Task.regression: tuple(evaluate.baseline_candidates(Task.regression, 1.0)),
     Task.classification: ("majority",),
 }
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What the gate decided for a challenger version, and the numbers it used."""
-
-    status: str  # promoted | kept | rejected
-    reason: str
-    metric: str
-    version: str
-    challenger_score: float
-    champion_version: str | None = None
-    champion_score: float | None = None
 
 
 def gate(

@@ -38,10 +38,9 @@ class BestTrial:
 
 
 @dataclass(frozen=True)
-class Promotion:
-    """The registry's decision on the study's best model (see ``registry.Decision``)."""
+class Decision:
+    """What the registry's gate decided for a challenger version, and the numbers it used."""
 
-    model: str
     status: str  # promoted | kept | rejected
     reason: str
     metric: str
@@ -49,6 +48,13 @@ class Promotion:
     challenger_score: float
     champion_version: str | None = None
     champion_score: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Promotion(Decision):
+    """A decision on the study's best model, registered as ``model``."""
+
+    model: str
 
 
 @dataclass(frozen=True)
