@@ -34,6 +34,14 @@ class Task(StrEnum):
     classification = "classification"
 
 
+class Select(StrEnum):
+    """Which finished trial a study refits: the best mean CV score, or the simplest model
+    whose mean CV score is within one standard error of the best's (glmnet's lambda.1se)."""
+
+    best = "best"
+    one_se = "one_se"
+
+
 class Missing(StrEnum):
     """What to do with missing feature values: refuse the data, or impute inside the model."""
 
@@ -142,6 +150,7 @@ class SearchConfig:
     scoring: str | None = None
     random_state: int = 42
     n_trials: int = 50
+    select: Select = Select.best
     timeout: float | None = None
     max_iter: int = 10_000
     tol: float = 1e-4
@@ -194,6 +203,17 @@ class RegistryConfig:
 
 
 @dataclass
+class HoldoutConfig:
+    """How sure the holdout metrics are: ``n_bootstrap`` resamples of the holdout rows
+    (seeded by ``seed``) give each metric a ``confidence`` interval, and the registry gate
+    its paired comparisons at the same confidence."""
+
+    n_bootstrap: int = 1000
+    confidence: float = 0.95
+    seed: int = 0
+
+
+@dataclass
 class PredictConfig:
     """``job=predict``: score ``input`` (CSV or Parquet) with the model at ``alias``."""
 
@@ -211,6 +231,7 @@ class Config:
     search: SearchConfig = field(default_factory=SearchConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
+    holdout: HoldoutConfig = field(default_factory=HoldoutConfig)
     predict: PredictConfig = field(default_factory=PredictConfig)
     job: Job = Job.tune
     store_dir: str = "mlruns"

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
-from pipeline import config, interrupt, registry, tracking
+from pipeline import config, evaluate, interrupt, registry, tracking
 from pipeline.summary import Promotion, StudySummary
+from pipeline.uncertainty import Predictions
 
 if TYPE_CHECKING:
     from pipeline.config import Config
     from pipeline.data import Dataset
+    from pipeline.search import CVSetup
     from pipeline.split import Split
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,7 @@ def promote(
     *,
     dataset: Dataset,
     parts: Split,
+    setup: CVSetup,
     digests: dict[str, str],
 ) -> StudySummary:
     """Register the best model as challenger, let the gate decide, record it; the summary
@@ -32,7 +35,7 @@ def promote(
     name = config.model_name(cfg, dataset.name)
     metric = cfg.registry.metric or config.default_gate_metric(dataset.task, len(dataset.classes))
     holdout_metrics = {f"test_{k}": v for k, v in summary.holdout["best"].items()}
-    decision = registry.promote(
+    decision, evidence = registry.promote(
         tracker,
         name=name,
         metric=metric,
@@ -46,21 +49,66 @@ def promote(
             "parent_run_id": summary.parent_run_id,
             "study": summary.study,
         },
-        parts=parts,
-        task=dataset.task,
+        X_test=parts.X_test,
+        predictions=_predictions(cfg, tracker, summary, parts, setup),
+        bootstrap=cfg.holdout,
         force=cfg.registry.force,
     )
-    scores = {f"registry_challenger_{metric}": decision.challenger_score}
-    if decision.champion_score is not None:
-        scores[f"registry_champion_{metric}"] = decision.champion_score
+    record = _record(decision, evidence)
     tracker.log_decision(
         summary.parent_run_id,
         tags={
             "promotion": decision.status,
             "promotion_reason": decision.reason,
             "registry.model": f"{name}/{decision.version}",
+            **record.tags,
         },
-        metrics=scores,
+        metrics=record.metrics,
     )
+    tracker.tag_version(name, decision.version, record.tags)
     log.info("registry: %s v%s %s: %s", name, decision.version, decision.status, decision.reason)
     return replace(summary, promotion=Promotion(model=name, **asdict(decision)))
+
+
+def _predictions(
+    cfg: Config, tracker: tracking.Tracker, summary: StudySummary, parts: Split, setup: CVSetup
+) -> dict[str, Predictions]:
+    """Holdout predictions of the registered best model and of the baselines the gate needs
+    (refitted: a finished study's summary may be all this job has of it)."""
+    guesses = evaluate.baseline_candidates(setup.task, cfg.search.guess_alpha)
+    models = {"best": tracker.load_model(summary.best_model_uri)}
+    models.update({b: setup.fit(guesses[b]) for b in registry.REQUIRED_BASELINES[setup.task]})
+    return evaluate.holdout_predictions(models, parts, task=setup.task)
+
+
+@dataclass(frozen=True)
+class _Record:
+    tags: dict[str, str]
+    metrics: dict[str, float]
+
+
+def _record(decision, evidence: registry.Evidence) -> _Record:
+    """The gate's test, confidence, rows and intervals: parent-run metrics and tags."""
+    metric = decision.metric
+    metrics = {f"registry_challenger_{metric}": decision.challenger_score}
+    if decision.champion_score is not None:
+        metrics[f"registry_champion_{metric}"] = decision.champion_score
+    comparisons = dict(evidence.baselines)
+    if evidence.champion is not None:
+        comparisons["champion"] = evidence.champion
+    tags = {}
+    for other, versus in comparisons.items():
+        g = versus.gain
+        metrics.update(
+            {
+                f"registry_gain_vs_{other}": g.value,
+                f"registry_gain_vs_{other}_low": g.low,
+                f"registry_gain_vs_{other}_high": g.high,
+            }
+        )
+        tags[f"gain_vs_{other}"] = versus.describe()
+        tags["gate_test"] = (
+            f"paired bootstrap of the {metric} gain, {versus.n_resamples} resamples of "
+            f"{versus.n_rows} holdout rows, {versus.level:.0%} interval"
+        )
+    return _Record(tags, metrics)

@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 from pipeline.config import Penalty, Task
 from pipeline.models import Candidate
 from pipeline.split import Split
+from pipeline.uncertainty import Interval, Predictions, interval
 
 
 def baseline_candidates(task: Task, guess_alpha: float) -> dict[str, Candidate | None]:
@@ -60,16 +61,49 @@ def holdout_scores(
     models: dict[str, Pipeline], split: Split, *, task: Task = Task.regression
 ) -> dict[str, dict[str, float]]:
     """Score fitted models on the holdout rows."""
+    return scores_of(holdout_predictions(models, split, task=task), task=task)
+
+
+def holdout_predictions(
+    models: dict[str, Pipeline], split: Split, *, task: Task = Task.regression
+) -> dict[str, Predictions]:
+    """Each fitted model's predictions (class probabilities) for the holdout rows."""
+    y = split.y_test.to_numpy()
     if task == Task.classification:
         return {
-            name: classification_metrics(
-                split.y_test, model.predict_proba(split.X_test), list(model.classes_)
-            )
+            name: Predictions(y, model.predict_proba(split.X_test), np.asarray(model.classes_))
             for name, model in models.items()
         }
+    return {name: Predictions(y, model.predict(split.X_test)) for name, model in models.items()}
+
+
+def scores_of(predictions: dict[str, Predictions], *, task: Task) -> dict[str, dict[str, float]]:
+    """The holdout metrics of each model's predictions."""
+    if task == Task.classification:
+        return {
+            name: classification_metrics(p.y, p.values, list(p.classes))
+            for name, p in predictions.items()
+        }
+    return {name: regression_metrics(p.y, p.values) for name, p in predictions.items()}
+
+
+def intervals(
+    predictions: dict[str, Predictions],
+    scores: dict[str, dict[str, float]],
+    *,
+    n_resamples: int,
+    level: float,
+    seed: int,
+) -> dict[str, dict[str, Interval]]:
+    """Each model's metrics with their bootstrap intervals (the same resamples for all)."""
     return {
-        name: regression_metrics(split.y_test, model.predict(split.X_test))
-        for name, model in models.items()
+        name: {
+            metric: interval(
+                metric, predictions[name], value, n_resamples=n_resamples, level=level, seed=seed
+            )
+            for metric, value in scores[name].items()
+        }
+        for name in predictions
     }
 
 

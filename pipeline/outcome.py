@@ -11,12 +11,12 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from pipeline import config, evaluate, interrupt, plots, report, running, stores
-from pipeline.config import Config
+from pipeline.config import Config, Select
 from pipeline.errors import UserError
-from pipeline.models import Candidate
+from pipeline.selection import Pick, picks
 from pipeline.split import Split
-from pipeline.storage import shared_storage
 from pipeline.summary import BestTrial, DataSummary, SpaceSummary, StudySummary
+from pipeline.uncertainty import Interval
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,13 +54,17 @@ class Timings:
 class Evidence:
     """The study's chosen model and what the report shows of it, logged on the parent run."""
 
-    number: int
-    best: Candidate
-    cv_score: float
+    picks: dict[Select, Pick]  # each selection rule's pick
+    selected: Select  # the rule whose pick was refitted
     model: Pipeline
     holdout: dict[str, dict[str, float]]  # "best" and each baseline: metric -> value
+    intervals: dict[str, dict[str, Interval]]  # the same, with bootstrap intervals
     coefficients: pd.Series | pd.DataFrame
     model_uri: str
+
+    @property
+    def pick(self) -> Pick:
+        return self.picks[self.selected]
 
 
 def search_and_report(job: Job) -> StudySummary:
@@ -78,8 +82,9 @@ def search_and_report(job: Job) -> StudySummary:
         evidence = gather(job)
         timings = replace(timings, evidence_s=time.perf_counter() - start)
     metrics = {
-        "best_cv_score": evidence.cv_score,
-        "best_trial_number": evidence.number,
+        "best_cv_score": evidence.pick.cv_score,
+        "best_trial_number": evidence.pick.trial,
+        **_pick_metrics(evidence.picks),
         **{f"n_trials_{k}": v for k, v in _counts(counts).items()},
         "n_nonzero_coefs": evaluate.n_nonzero(evidence.coefficients),
         "n_rows_dropped_missing_target": job.dataset.n_rows_dropped,
@@ -88,9 +93,11 @@ def search_and_report(job: Job) -> StudySummary:
         "evidence_time_s": timings.evidence_s,
         "trial_logging_s_mean": timings.logging_s_mean,
     }
-    for name, scores in evidence.holdout.items():
+    for name, scores in evidence.intervals.items():
         prefix = "test" if name == "best" else f"baseline_{name}_test"
-        metrics.update({f"{prefix}_{m}": v for m, v in scores.items()})
+        for m, v in scores.items():
+            metrics.update({f"{prefix}_{m}": v.value, f"{prefix}_{m}_low": v.low})
+            metrics[f"{prefix}_{m}_high"] = v.high
     summary = _summary(job, counts, evidence, metrics)
     job.tracker.log_result(
         job.parent, metrics=metrics, summary=summary, description=report.description(summary)
@@ -99,30 +106,58 @@ def search_and_report(job: Job) -> StudySummary:
 
 
 def gather(job: Job) -> Evidence:
-    """Refit the best trial and the baselines, score them on the holdout, draw the review
-    figures, and log all of it with the best model on the parent run."""
-    number, best, cv_score = job.study.best()
-    log.info("report: refitting trial %d and the baselines; review figures", number)
-    best_model = job.setup.fit(best)
-    guesses = evaluate.baseline_candidates(job.dataset.task, job.cfg.search.guess_alpha)
-    baselines = {name: job.setup.fit(candidate) for name, candidate in guesses.items()}
-    holdout = evaluate.holdout_scores(
-        {"best": best_model, **baselines}, job.parts, task=job.dataset.task
+    """Refit the trial the selection rule picks and the baselines, score them on the
+    holdout, draw the review figures, and log all of it with the model on the parent run."""
+    frame = job.study.trials_frame()
+    chosen = picks(frame)
+    selected = job.cfg.search.select
+    pick = chosen[selected]
+    log.info(
+        "report: refitting trial %d (%s) and the baselines; review figures", pick.trial, selected
     )
+    best_model = job.setup.fit(pick.candidate)
+    holdout, intervals = _holdout(job, best_model)
     coefs = evaluate.coefficients(best_model)
+    params = {f"best_{k}": v for k, v in pick.candidate.params().items()}
+    params["selected"] = selected.value
+    for rule, p in chosen.items():
+        params.update({f"pick_{rule}_{k}": v for k, v in p.candidate.params().items()})
     uri = job.tracker.log_evidence(
         job.parent,
-        params={f"best_{k}": v for k, v in best.params().items()},
+        params=params,
         best_model=best_model,
         example=job.parts.X_train.head(5),
         coefficients=coefs,
-        figures=_figures(job, best, coefs),
+        figures=_figures(job, frame, pick.candidate, coefs),
         config_yaml=config.to_yaml(public_config(job.cfg)),
         dataset=job.dataset,
         train=(job.parts.X_train, job.parts.y_train),
         holdout=(job.parts.X_test, job.parts.y_test),
     )
-    return Evidence(number, best, cv_score, best_model, holdout, coefs, uri)
+    return Evidence(chosen, selected, best_model, holdout, intervals, coefs, uri)
+
+
+def _holdout(job: Job, best_model: Pipeline):
+    """The holdout metrics of the chosen model and the baselines, with their intervals."""
+    guesses = evaluate.baseline_candidates(job.dataset.task, job.cfg.search.guess_alpha)
+    baselines = {name: job.setup.fit(candidate) for name, candidate in guesses.items()}
+    predictions = evaluate.holdout_predictions(
+        {"best": best_model, **baselines}, job.parts, task=job.dataset.task
+    )
+    holdout = evaluate.scores_of(predictions, task=job.dataset.task)
+    sure = job.cfg.holdout
+    intervals = evaluate.intervals(
+        predictions, holdout, n_resamples=sure.n_bootstrap, level=sure.confidence, seed=sure.seed
+    )
+    return holdout, intervals
+
+
+def _pick_metrics(chosen: dict[Select, Pick]) -> dict[str, float]:
+    out = {}
+    for rule, p in chosen.items():
+        out.update({f"pick_{rule}_trial": p.trial, f"pick_{rule}_cv_score": p.cv_score})
+        out.update({f"pick_{rule}_cv_se": p.cv_se, f"pick_{rule}_n_nonzero": p.n_nonzero})
+    return out
 
 
 def _counts(counts: dict[str, int]) -> dict[str, int]:
@@ -149,7 +184,7 @@ def run_and_log(job: Job) -> tuple[Timings, Evidence | None]:
             evidence = gather(job)
             evidence_s = time.perf_counter() - start - searched
     seconds, count = logger.seconds, logger.count
-    missing, failed = unlogged(job.cfg, job.study, job.tracker, job.parent)
+    missing, failed = running.unlogged(job.cfg, job.study, job.tracker, job.parent)
     if missing or failed:
         log.info("logging %d trials run or failed elsewhere", len(missing) + len(failed))
         with running.trial_logger(job.cfg, job.tracker, job.parent, job.parts) as logger:
@@ -161,12 +196,12 @@ def run_and_log(job: Job) -> tuple[Timings, Evidence | None]:
     return timings, evidence
 
 
-def _figures(job: Job, best, coefs) -> dict[str, Any]:
+def _figures(job: Job, frame: pd.DataFrame, best, coefs) -> dict[str, Any]:
     from pipeline import review
 
     title = f"Coefficients of the best model: {best.label}"
     figures = {"coefficients.png": plots.coefficient_plot(coefs, title=title)}
-    frame, importances = job.study.trials_frame(), job.study.param_importances()
+    importances = job.study.param_importances()
     figures.update(
         review.figures(job.setup, job.space, frame, importances, best, classes=job.dataset.classes)
     )
@@ -174,7 +209,7 @@ def _figures(job: Job, best, coefs) -> dict[str, Any]:
 
 
 def _summary(job: Job, counts: dict[str, int], evidence: Evidence, metrics) -> StudySummary:
-    cfg, dataset, parts, best = job.cfg, job.dataset, job.parts, evidence.best
+    cfg, dataset, parts = job.cfg, job.dataset, job.parts
     return StudySummary(
         study=job.study.name,
         fingerprint=job.study.fingerprint,
@@ -205,32 +240,24 @@ def _summary(job: Job, counts: dict[str, int], evidence: Evidence, metrics) -> S
         ),
         trials=counts,
         holdout=evidence.holdout,
+        holdout_intervals={
+            name: {m: [v.low, v.high] for m, v in scores.items()}
+            for name, scores in evidence.intervals.items()
+        },
+        confidence=cfg.holdout.confidence,
         metrics=metrics,
-        best=BestTrial(
-            evidence.number, best.penalty.value, best.alpha, best.l1_ratio, evidence.cv_score
-        ),
+        best=_trial(evidence.pick),
         best_model_uri=evidence.model_uri,
+        selected=evidence.selected.value,
+        picks={rule.value: _trial(p) for rule, p in evidence.picks.items()},
     )
 
 
-def unlogged(cfg: Config, study: Study, tracker: tracking.Tracker, parent: str):
-    """The complete trials with no finished child run, and the failed trials with no child
-    run at all, once the other workers had time to log theirs."""
-    from pipeline import tracking
-
-    wait = cfg.search.grace_period if shared_storage(cfg.search.storage) else 0
-    deadline = time.monotonic() + wait
-    while True:
-        older = 0.0 if time.monotonic() >= deadline else wait
-        logged = tracker.settle_trial_runs(parent, older_than_s=older)
-        missing = {n: c for n, c in study.complete_candidates().items() if n not in logged}
-        if not missing or older == 0.0:
-            break
-        interrupt.check()
-        time.sleep(1.0)
-    runs = {r.data.tags.get(tracking.TRIAL_NUMBER) for r in tracker.trial_runs(parent)}
-    failed = {n: f for n, f in study.failed_candidates().items() if str(n) not in runs}
-    return missing, failed
+def _trial(p: Pick) -> BestTrial:
+    c = p.candidate
+    return BestTrial(
+        p.trial, c.penalty.value, c.alpha, c.l1_ratio, p.cv_score, p.cv_se, p.n_nonzero
+    )
 
 
 def config_digest(cfg: Config) -> str:

@@ -10,16 +10,21 @@ import logging
 import math
 import os
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pipeline import evaluate
-from pipeline.config import METRIC_DIRECTION, Task
+import numpy as np
+
+from pipeline import evaluate, uncertainty
+from pipeline.config import METRIC_DIRECTION, HoldoutConfig, Task
 from pipeline.errors import UserError
-from pipeline.split import Split
 from pipeline.summary import Decision
+from pipeline.uncertainty import Comparison, Predictions
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from pipeline.summary import StudySummary
     from pipeline.tracking import Tracker
 
@@ -39,46 +44,46 @@ REQUIRED_BASELINES = {
 }
 
 
-def gate(
-    *,
-    metric: str,
-    challenger: float,
-    champion: float | None,
-    baselines: dict[str, float],
-    min_improvement: float,
-) -> tuple[str, str]:
-    """``(status, reason)``: rejected if worse than a baseline, kept unless better enough.
+@dataclass(frozen=True)
+class Evidence:
+    """What the gate weighs: the challenger's holdout score and its paired comparisons (on
+    the same holdout rows) with each required baseline and with the champion, if any."""
 
-    A tie with a baseline passes: the guesses are trials of the search, so a challenger
-    equal to one is that guess, found best.
+    metric: str
+    challenger: float
+    baselines: dict[str, Comparison]
+    champion: Comparison | None = None
+
+
+def gate(evidence: Evidence, *, min_improvement: float) -> tuple[str, str]:
+    """``(status, reason)`` from paired bootstrap comparisons at their confidence level.
+
+    Rejected when significantly worse than a baseline (the whole interval of the gain is
+    below zero); the first champion is promoted otherwise; a challenger replaces the
+    champion only when the interval's lower end is above zero and at least
+    ``min_improvement``; anything else keeps the champion, and the reason says why.
     """
-    higher = METRIC_DIRECTION[metric]
+    metric, challenger = evidence.metric, evidence.challenger
     if not math.isfinite(challenger):
         return "rejected", f"{metric} of the challenger is {challenger} on today's holdout"
-    if champion is not None and not math.isfinite(champion):
-        champion = None  # a champion that cannot be scored does not block a good challenger
-
-    def gain(a: float, b: float) -> float:
-        return a - b if higher else b - a
-
-    for name, score in baselines.items():
-        if gain(challenger, score) < 0:
-            return (
-                "rejected",
-                f"{metric} {challenger:.6g} is worse than the baseline {name} ({score:.6g})",
+    for name, versus in evidence.baselines.items():
+        if versus.gain.high < 0:
+            return "rejected", (
+                f"{metric} {challenger:.6g} is significantly worse than the baseline {name}: "
+                f"gain {versus.describe()} over {versus.n_rows} holdout rows"
             )
-    if champion is None:
-        return "promoted", f"first champion; no baseline is better ({metric} {challenger:.6g})"
-    delta = gain(challenger, champion)
-    verdict = f"{metric} {challenger:.6g} vs champion {champion:.6g} on today's holdout"
-    if delta > 0 and delta >= min_improvement:
-        return "promoted", f"{verdict}: better by {delta:.6g}"
-    if delta <= 0:
-        return "kept", f"{verdict}: not better than the champion"
-    return (
-        "kept",
-        f"{verdict}: better by {delta:.6g}, less than min_improvement={min_improvement:g}",
-    )
+    versus = evidence.champion
+    if versus is None or not math.isfinite(versus.gain.value):
+        return "promoted", (
+            f"first champion; no baseline is significantly better ({metric} {challenger:.6g})"
+        )
+    verdict = f"{metric} {challenger:.6g}, gain over the champion {versus.describe()}"
+    low = versus.gain.low
+    if low > 0 and low >= min_improvement:
+        return "promoted", f"{verdict}: significantly better"
+    if low <= 0:
+        return "kept", f"{verdict}: not significantly better"
+    return "kept", f"{verdict}: less than min_improvement={min_improvement:g} for sure"
 
 
 def promote(
@@ -89,12 +94,15 @@ def promote(
     min_improvement: float,
     summary: StudySummary,
     version_tags: dict[str, Any],
-    parts: Split,
-    task: Task,
+    X_test: pd.DataFrame,
+    predictions: dict[str, Predictions],
+    bootstrap: HoldoutConfig,
     force: bool = False,
-) -> Decision:
+) -> tuple[Decision, Evidence]:
     """Register the study's best model as ``challenger`` and move ``champion`` if it passes.
 
+    ``predictions`` are the holdout predictions of ``"best"`` and of every baseline, for
+    the holdout rows ``X_test``, which the champion (if any) predicts too.
     Safe to run again after a crash: the version of a run is registered once, and the
     champion alias moves last, so an interrupted promotion leaves the old champion in place.
     A version that was rolled back does not come back unless ``force``.
@@ -105,41 +113,84 @@ def promote(
         time.sleep(float(pause))
     tracker.set_alias(name, CHALLENGER, version)
     challenger = summary.holdout["best"][metric]
-    baselines = {b: summary.holdout[b][metric] for b in REQUIRED_BASELINES[task]}
+    best = predictions["best"]
+    task = Task.classification if best.classes is not None else Task.regression
+    compare = _comparer(metric, best, challenger, bootstrap)
+    baselines = {b: compare(predictions[b]) for b in REQUIRED_BASELINES[task]}
+    evidence = Evidence(metric, challenger, baselines)
     champion = tracker.alias(name, CHAMPION)
+    settled = _settled(tracker, name, version, champion, metric, challenger, force=force)
+    if settled is not None:
+        return settled, evidence
+    champion_preds, unusable = _champion_predictions(tracker, name, champion, X_test, best)
+    champion_score = None
+    if champion_preds is not None:
+        evidence = Evidence(metric, challenger, baselines, compare(champion_preds))
+        champion_score = challenger - _sign(metric) * evidence.champion.gain.value
+    status, reason = gate(evidence, min_improvement=min_improvement)
+    reason = unusable + reason
+    champion_version = champion.version if champion is not None else None
+    _record(tracker, name, version, champion_version, status=status, reason=reason)
+    decision = Decision(
+        status, reason, metric, version, challenger, champion_version, champion_score
+    )
+    return decision, evidence
+
+
+def _settled(
+    tracker: Tracker, name: str, version: str, champion: Any, metric: str, score: float, *, force
+) -> Decision | None:
+    """The decision when there is nothing to weigh: the version is the champion already,
+    or was rolled back (and ``force`` is off)."""
     if champion is not None and champion.version == version:
         reason = f"version {version} is already the champion"
-        return Decision("kept", reason, metric, version, challenger, version, challenger)
+        return Decision("kept", reason, metric, version, score, version, score)
     rolled_back_to = tracker.version_tags(name, version).get("rolled_back_to")
     if rolled_back_to and not force:
         reason = (
             f"version {version} was rolled back to version {rolled_back_to}; "
             "registry.force=true lets it compete again"
         )
-        return Decision("kept", reason, metric, version, challenger)
-    champion_score, unusable = _champion_score(tracker, name, champion, parts, task, metric)
-    status, reason = gate(
-        metric=metric,
-        challenger=challenger,
-        champion=champion_score,
-        baselines=baselines,
-        min_improvement=min_improvement,
-    )
-    reason = unusable + reason
-    champion_version = champion.version if champion is not None else None
-    _record(tracker, name, version, champion_version, status=status, reason=reason)
-    return Decision(status, reason, metric, version, challenger, champion_version, champion_score)
+        return Decision("kept", reason, metric, version, score)
+    return None
 
 
-def _champion_score(
-    tracker: Tracker, name: str, champion: Any, parts: Split, task: Task, metric: str
-) -> tuple[float | None, str]:
-    """The champion's score on today's holdout, or None and why it cannot be scored."""
+def _sign(metric: str) -> float:
+    return 1.0 if METRIC_DIRECTION[metric] else -1.0
+
+
+def _comparer(metric: str, best: Predictions, score: float, bootstrap: HoldoutConfig):
+    """Compare the challenger with another model's predictions on the same rows."""
+    task = Task.classification if best.classes is not None else Task.regression
+
+    def versus(other: Predictions) -> Comparison:
+        other_score = evaluate.scores_of({"o": other}, task=task)["o"][metric]
+        return uncertainty.compare(
+            metric,
+            best,
+            other,
+            value_a=score,
+            value_b=other_score,
+            n_resamples=bootstrap.n_bootstrap,
+            level=bootstrap.confidence,
+            seed=bootstrap.seed,
+        )
+
+    return versus
+
+
+def _champion_predictions(
+    tracker: Tracker, name: str, champion: Any, X_test: pd.DataFrame, best: Predictions
+) -> tuple[Predictions | None, str]:
+    """The champion's predictions for today's holdout rows, or None and why it has none."""
     if champion is None:
         return None, ""
     try:
         model = tracker.load_model(f"models:/{name}/{champion.version}")
-        return evaluate.holdout_scores({"c": model}, parts, task=task)["c"][metric], ""
+        if best.classes is not None:
+            proba = model.predict_proba(X_test)
+            return Predictions(best.y, proba, np.asarray(model.classes_)), ""
+        return Predictions(best.y, model.predict(X_test)), ""
     except (KeyError, ValueError, AttributeError) as exc:
         return None, f"champion version {champion.version} cannot score today's data ({exc}); "
 

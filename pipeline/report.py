@@ -25,6 +25,27 @@ def _best_line(best: BestTrial) -> str:
     return text
 
 
+def _span(bounds: list[float]) -> str:
+    return f"{_fmt(bounds[0])} to {_fmt(bounds[1])}"
+
+
+def _pick_line(rule: str, pick: BestTrial) -> str:
+    nonzero = f", {pick.n_nonzero} non-zero" if pick.n_nonzero >= 0 else ""
+    return (
+        f"{rule:<7} {_best_line(pick)}  (trial {pick.trial}): "
+        f"CV {pick.cv_score:.6g} ± {pick.cv_se:.2g} (SE){nonzero}"
+    )
+
+
+def _picks(summary: StudySummary) -> list[str]:
+    """Each selection rule's pick, the refitted one marked."""
+    lines = []
+    for i, (rule, pick) in enumerate(summary.picks.items()):
+        mark = "  <- refitted" if rule == summary.selected else ""
+        lines.append(f"  {'picks' if i == 0 else '':<12}{_pick_line(rule, pick)}{mark}")
+    return lines
+
+
 def summary_text(summary: StudySummary | Skipped) -> str:
     """A short, readable account of a finished study."""
     if isinstance(summary, Skipped):
@@ -41,11 +62,19 @@ def summary_text(summary: StudySummary | Skipped) -> str:
         f"{trials['failed']} failed",
         f"  best        {_best_line(best)}  (trial {best.trial})",
         f"  CV score    {best.cv_score:.6g}  ({summary.scoring}, {summary.n_splits}-fold)",
+        *_picks(summary),
         "",
         f"  {'holdout':<18}" + "".join(f"{_name(m):>10}" for m in metrics),
     ]
     for name, scores in holdout.items():
         lines.append(f"  {name:<18}" + "".join(f"{_fmt(scores[m]):>10}" for m in metrics))
+    lines += [
+        "",
+        f"  {f'{summary.confidence:.0%} interval':<18}"
+        + "".join(f"{_name(m):>22}" for m in metrics),
+    ]
+    for name, bounds in summary.holdout_intervals.items():
+        lines.append(f"  {name:<18}" + "".join(f"{_span(bounds[m]):>22}" for m in metrics))
     promotion = summary.promotion
     if promotion:
         lines += [
@@ -66,14 +95,22 @@ def description(summary: StudySummary) -> str:
     """Markdown for the parent run's description in the MLflow UI."""
     best, data, space, trials = summary.best, summary.data, summary.space, summary.trials
     metrics = list(summary.holdout["best"])
+    bounds = summary.holdout_intervals
     rows = "\n".join(
-        f"| {name} | " + " | ".join(_fmt(scores[m]) for m in metrics) + " |"
+        f"| {name} | "
+        + " | ".join(f"{_fmt(scores[m])} ({_span(bounds[name][m])})" for m in metrics)
+        + " |"
         for name, scores in summary.holdout.items()
     )
     return (
         f"**Best:** {_best_line(best)} (trial {best.trial}), CV {summary.scoring} "
-        f"= {best.cv_score:.6g} over {summary.n_splits} folds.\n\n"
-        f"| holdout | " + " | ".join(_name(m) for m in metrics) + " |\n"
+        f"= {best.cv_score:.6g} over {summary.n_splits} folds"
+        f" (selection rule: {summary.selected}).\n\n"
+        + "".join(f"- {_pick_line(rule, p)}\n" for rule, p in summary.picks.items())
+        + "\n"
+        f"| holdout ({summary.confidence:.0%} interval) | "
+        + " | ".join(_name(m) for m in metrics)
+        + " |\n"
         "|---|" + "---|" * len(metrics) + "\n" + rows + "\n\n"
         f"**Search space:** penalties {', '.join(space.penalties)}; alpha in "
         f"[{space.alpha_low:g}, {space.alpha_high:g}] (log); l1_ratio in "

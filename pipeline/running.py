@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import TYPE_CHECKING
 
+from pipeline import interrupt
 from pipeline.config import Config
 from pipeline.split import Split
+from pipeline.storage import shared_storage
 from pipeline.study import Budget
 from pipeline.summary import WorkerSummary
 
@@ -109,3 +112,23 @@ def worker_summary(cfg: Config, study: Study, parent: str, done: int) -> WorkerS
         trials=study.counts(),
         finished=study.finished,
     )
+
+
+def unlogged(cfg: Config, study: Study, tracker: tracking.Tracker, parent: str):
+    """The complete trials with no finished child run, and the failed trials with no child
+    run at all, once the other workers had time to log theirs."""
+    from pipeline import tracking
+
+    wait = cfg.search.grace_period if shared_storage(cfg.search.storage) else 0
+    deadline = time.monotonic() + wait
+    while True:
+        older = 0.0 if time.monotonic() >= deadline else wait
+        logged = tracker.settle_trial_runs(parent, older_than_s=older)
+        missing = {n: c for n, c in study.complete_candidates().items() if n not in logged}
+        if not missing or older == 0.0:
+            break
+        interrupt.check()
+        time.sleep(1.0)
+    runs = {r.data.tags.get(tracking.TRIAL_NUMBER) for r in tracker.trial_runs(parent)}
+    failed = {n: f for n, f in study.failed_candidates().items() if str(n) not in runs}
+    return missing, failed

@@ -23,7 +23,7 @@ from sklearn.metrics import get_scorer
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from pipeline.config import Penalty, SearchConfig, Task
+from pipeline.config import Penalty, SearchConfig, Select, Task
 from pipeline.errors import UserError
 from pipeline.folds import FastCV, OnFold
 from pipeline.models import Candidate
@@ -262,5 +262,7 @@ def fingerprint(
         "max_iter": cfg.max_iter,
         "tol": cfg.tol,
     }
+    if cfg.select != Select.best:  # (absent for the default: earlier studies keep their ids)
+        settings["select"] = cfg.select.value
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]

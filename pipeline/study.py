@@ -144,8 +144,7 @@ class Study:
     def n_complete(self) -> int:
         return len(self.trials(TrialState.COMPLETE))
 
-    def n_running(self) -> int:
-        """Trials running now (in any process)."""
+    def n_running(self) -> int:  # in any process
         return len(self.trials(TrialState.RUNNING))
 
     def n_done(self) -> int:
@@ -175,7 +174,8 @@ class Study:
         return {t.number: candidate_of(t.params) for t in self.trials(TrialState.COMPLETE)}
 
     def trials_frame(self) -> pd.DataFrame:
-        """One row per complete trial: number, penalty, alpha, l1_ratio, CV and train scores."""
+        """One row per complete trial: its params, CV and train scores, the CV score's standard
+        error (fold scores' sample std / sqrt(folds)) and its refit's non-zero coefficients."""
         rows = []
         for t in self.trials(TrialState.COMPLETE):
             folds = t.user_attrs.get(FOLDS, {})
@@ -188,6 +188,8 @@ class Study:
                     "l1_ratio": t.params.get("l1_ratio"),
                     "cv_score": t.value,
                     "cv_std": float(np.std(cv)),
+                    "cv_se": float(np.std(cv, ddof=1) / np.sqrt(len(cv))) if len(cv) > 1 else 0.0,
+                    "n_nonzero": folds.get("n_nonzero", np.nan),
                     "train_score": float(np.mean(folds.get("train") or [np.nan])),
                 }
             )

@@ -3,7 +3,7 @@ summary takes on its parent run (``summary.json``), from which a finished study 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -28,13 +28,16 @@ class SpaceSummary:
 
 @dataclass(frozen=True)
 class BestTrial:
-    """The trial the study chose: its number, candidate and mean CV score."""
+    """A trial a selection rule picked: its number, candidate, mean CV score with its
+    standard error, and the non-zero coefficients of its refit (-1: not recorded)."""
 
     trial: int
     penalty: str
     alpha: float
     l1_ratio: float | None
     cv_score: float
+    cv_se: float = float("nan")
+    n_nonzero: int = -1
 
 
 @dataclass(frozen=True)
@@ -77,9 +80,13 @@ class StudySummary:
     data: DataSummary
     trials: dict[str, int]  # complete, pruned, failed
     holdout: dict[str, dict[str, float]]  # "best" and each baseline: metric -> value
+    holdout_intervals: dict[str, dict[str, list[float]]]  # the same: [low, high]
+    confidence: float  # of the intervals (a bootstrap over the holdout rows)
     metrics: dict[str, float]  # as logged on the parent run
-    best: BestTrial
+    best: BestTrial  # the trial refitted and registered: picks[selected]
     best_model_uri: str
+    selected: str = "best"  # the rule that chose it (search.select)
+    picks: dict[str, BestTrial] = field(default_factory=dict)  # each rule's pick
     reused: bool = False  # an earlier run's study, finished before this job started
     promotion: Promotion | None = None
 
@@ -100,6 +107,7 @@ class StudySummary:
         for key, kind in parts.items():
             if values.get(key) is not None:
                 values[key] = kind(**values[key])
+        values["picks"] = {k: BestTrial(**v) for k, v in values.get("picks", {}).items()}
         return cls(**values)
 
 

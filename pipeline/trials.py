@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import optuna
 
-from pipeline import search
+from pipeline import evaluate, search
 from pipeline.config import Penalty
 from pipeline.models import Candidate
 from pipeline.search import FIT_ERRORS, CVSetup, SearchSpace, TrialFailed, TrialResult
@@ -60,7 +60,12 @@ class Objective:
             self._report(trial, result.cv_scores)
         trial.set_user_attr(
             FOLDS,
-            {"cv": result.cv_scores, "train": result.train_scores, "converged": result.converged},
+            {
+                "cv": result.cv_scores,
+                "train": result.train_scores,
+                "converged": result.converged,
+                "n_nonzero": evaluate.n_nonzero(evaluate.coefficients(result.estimator)),
+            },
         )
         self.results[trial.number] = result
         return result.cv_score_mean

@@ -67,13 +67,7 @@ def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> JobResult:
     # seconds of imports.
     from pipeline import outcome, running, storage, tracking
 
-    fingerprint = search.fingerprint(
-        data_digest=dataset.digest,
-        split=asdict(cfg.split),
-        cfg=cfg.search,
-        task=dataset.task,
-        impute=cfg.data.missing == config.Missing.impute,
-    )
+    fingerprint = _fingerprint(cfg, dataset)
     # Everything above only reads; from here on the stores are written. One process at a time
     # creates the store schemas, the experiment, the study and its parent run, so workers that
     # start together on empty stores share one of each.
@@ -101,7 +95,21 @@ def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> JobResult:
         return summary
     from pipeline import decide
 
-    return decide.promote(cfg, tracker, summary, dataset=dataset, parts=parts, digests=digests)
+    return decide.promote(
+        cfg, tracker, summary, dataset=dataset, parts=parts, setup=setup, digests=digests
+    )
+
+
+def _fingerprint(cfg: Config, dataset: data.Dataset) -> str:
+    from pipeline import search
+
+    return search.fingerprint(
+        data_digest=dataset.digest,
+        split=asdict(cfg.split),
+        cfg=cfg.search,
+        task=dataset.task,
+        impute=cfg.data.missing == config.Missing.impute,
+    )
 
 
 def _setup(cfg: Config, dataset: data.Dataset, parts: Split) -> search.CVSetup:

@@ -3,50 +3,94 @@ from __future__ import annotations
 import multiprocessing
 import time
 
+import numpy as np
 import pytest
 
+from pipeline.evaluate import regression_metrics
 from pipeline.lock import Locked, exclusive
-from pipeline.registry import gate
+from pipeline.registry import Evidence, gate
+from pipeline.uncertainty import Comparison, Interval, Predictions, compare
 
-BASE = {"unpenalized": 1.0, "lasso_guess": 1.2}
+
+def _versus(value: float, low: float, high: float, metric: str = "rmse") -> Comparison:
+    return Comparison(metric, Interval(value, low, high), 0.95, 20, 1000)
+
+
+BASE = {"unpenalized": _versus(0.01, -0.05, 0.07), "lasso_guess": _versus(0.2, 0.1, 0.3)}
 
 
 @pytest.mark.parametrize(
-    ("challenger", "champion", "min_improvement", "status"),
+    ("baselines", "champion", "min_improvement", "status"),
     [
-        (0.9, None, 0.0, "promoted"),  # first model, better than the baselines
-        (1.0, None, 0.0, "promoted"),  # a tie with a baseline passes
-        (1.1, None, 0.0, "rejected"),  # worse than the unpenalized model
-        (0.8, 0.9, 0.0, "promoted"),
-        (0.9, 0.9, 0.0, "kept"),  # not better
-        (0.85, 0.9, 0.1, "kept"),  # better, but not by min_improvement
-        (0.75, 0.9, 0.1, "promoted"),
-        (1.1, 1.5, 0.0, "rejected"),  # beats the champion but not the baselines
+        (BASE, None, 0.0, "promoted"),  # first model, no baseline significantly better
+        ({"unpenalized": _versus(-0.01, -0.06, 0.04)}, None, 0.0, "promoted"),  # worse by noise
+        ({"unpenalized": _versus(-0.1, -0.15, -0.05)}, None, 0.0, "rejected"),  # surely worse
+        (BASE, _versus(0.1, 0.05, 0.15), 0.0, "promoted"),  # surely better than the champion
+        (BASE, _versus(0.02, -0.01, 0.05), 0.0, "kept"),  # better by noise only
+        (BASE, _versus(0.1, 0.05, 0.15), 0.08, "kept"),  # better, not surely by min_improvement
+        (BASE, _versus(0.2, 0.1, 0.3), 0.08, "promoted"),
+        ({"unpenalized": _versus(-0.2, -0.3, -0.1)}, _versus(0.5, 0.4, 0.6), 0.0, "rejected"),
     ],
 )
-def test_gate_for_a_lower_is_better_metric(challenger, champion, min_improvement, status):
-    result, reason = gate(
-        metric="rmse",
-        challenger=challenger,
-        champion=champion,
-        baselines=BASE,
-        min_improvement=min_improvement,
-    )
+def test_the_gate_acts_on_intervals_not_point_estimates(
+    baselines, champion, min_improvement, status
+):
+    evidence = Evidence("rmse", 1.0, baselines, champion)
+    result, reason = gate(evidence, min_improvement=min_improvement)
     assert result == status, reason
+    if champion is not None and status != "rejected":
+        assert "interval" in reason  # the reason shows the interval it acted on
 
 
 def test_a_nan_score_never_wins_and_a_nan_champion_does_not_block():
-    args = dict(metric="rmse", baselines=BASE, min_improvement=0.0)
-    assert gate(challenger=float("nan"), champion=None, **args)[0] == "rejected"
-    assert gate(challenger=0.9, champion=float("nan"), **args)[0] == "promoted"
+    assert gate(Evidence("rmse", float("nan"), BASE), min_improvement=0)[0] == "rejected"
+    nan = _versus(float("nan"), float("nan"), float("nan"))
+    assert gate(Evidence("rmse", 0.9, BASE, nan), min_improvement=0)[0] == "promoted"
 
 
-def test_gate_for_a_higher_is_better_metric():
-    args = dict(metric="roc_auc", baselines={"majority": 0.5}, min_improvement=0.0)
-    assert gate(challenger=0.9, champion=0.8, **args)[0] == "promoted"
-    assert gate(challenger=0.8, champion=0.9, **args)[0] == "kept"
-    status, reason = gate(challenger=0.4, champion=None, **args)
-    assert status == "rejected" and "majority" in reason
+def _predictions(rng, y, errors) -> Predictions:
+    return Predictions(y, y + rng.permutation(errors))
+
+
+def _compare(a: Predictions, b: Predictions, seed: int) -> Comparison:
+    values = {k: regression_metrics(p.y, p.values)["rmse"] for k, p in (("a", a), ("b", b))}
+    return compare(
+        "rmse", a, b, value_a=values["a"], value_b=values["b"], n_resamples=500, level=0.95,
+        seed=seed,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("data_seed", range(8))
+def test_a_challenger_equal_to_the_champion_up_to_noise_is_never_promoted_or_rejected(data_seed):
+    """The same errors on other rows: equal holdout RMSE, differences that are only noise."""
+    rng = np.random.default_rng(data_seed)
+    y = rng.normal(size=20)
+    errors = rng.normal(scale=0.5, size=20)
+    champion, challenger, baseline = (_predictions(rng, y, errors) for _ in range(3))
+    for seed in range(5):
+        evidence = Evidence(
+            "rmse",
+            regression_metrics(y, challenger.values)["rmse"],
+            {"unpenalized": _compare(challenger, baseline, seed)},
+            _compare(challenger, champion, seed),
+        )
+        status, reason = gate(evidence, min_improvement=0.0)
+        assert status == "kept", reason
+
+
+@pytest.mark.parametrize("data_seed", range(4))
+def test_a_clearly_better_challenger_is_promoted_and_a_clearly_worse_one_rejected(data_seed):
+    rng = np.random.default_rng(data_seed)
+    y = rng.normal(size=40)
+    good = Predictions(y, y + rng.normal(scale=0.1, size=40))
+    bad = Predictions(y, y + rng.normal(scale=1.0, size=40))
+    evidence = Evidence(
+        "rmse", 0.1, {"unpenalized": _compare(good, bad, 0)}, _compare(good, bad, 0)
+    )
+    assert gate(evidence, min_improvement=0.0)[0] == "promoted"
+    worse = Evidence("rmse", 1.0, {"unpenalized": _compare(bad, good, 0)})
+    status, reason = gate(worse, min_improvement=0.0)
+    assert status == "rejected" and "significantly worse than the baseline unpenalized" in reason
 
 
 def _hold(path, ready, release):

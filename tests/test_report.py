@@ -43,6 +43,11 @@ VALUES = {
         "best": {"r2": 0.99999, "rmse": 0.1218, "mae": 0.1},
         "lasso_guess": {"r2": 0.9999, "rmse": 0.3463, "mae": 0.2934},
     },
+    "holdout_intervals": {
+        "best": {"r2": [0.99997, 1.0], "rmse": [0.1003, 0.1481], "mae": [0.08, 0.12]},
+        "lasso_guess": {"r2": [0.9998, 0.99995], "rmse": [0.30, 0.39], "mae": [0.25, 0.33]},
+    },
+    "confidence": 0.95,
 }
 SUMMARY = StudySummary.from_dict(VALUES)
 
@@ -52,6 +57,7 @@ def test_summary_text_has_the_result_the_baselines_and_the_way_to_the_ui():
     assert "l1  alpha=0.00123  (trial 7)" in text
     assert "48 complete, 0 pruned, 2 failed" in text
     assert "lasso_guess" in text and "0.3463" in text
+    assert "95% interval" in text and "0.1003 to 0.1481" in text
     assert "make ui, then http://127.0.0.1:5000/#/experiments/1/runs/r1" in text
     assert "already finished" not in text
     assert "already finished" in summary_text(replace(SUMMARY, reused=True))
@@ -59,8 +65,8 @@ def test_summary_text_has_the_result_the_baselines_and_the_way_to_the_ui():
 
 def test_description_is_a_markdown_table():
     md = description(SUMMARY)
-    assert "| holdout | R2 | RMSE | MAE |" in md
-    assert "| lasso_guess | 0.9999 | 0.3463 | 0.2934 |" in md
+    assert "| holdout (95% interval) | R2 | RMSE | MAE |" in md
+    assert "| lasso_guess | 0.9999 (0.9998 to 0.99995) | 0.3463 (0.3 to 0.39) |" in md
     assert "penalties l1, l2" in md and "`d1`" in md
 
 

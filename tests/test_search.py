@@ -141,9 +141,15 @@ def test_trials_frame_and_importances_come_from_the_study(tmp_path, setup):
         "l1_ratio",
         "cv_score",
         "cv_std",
+        "cv_se",
+        "n_nonzero",
         "train_score",
     ]
     np.testing.assert_allclose(frame["cv_score"], [r.cv_score_mean for r in seen])
+    se = [np.std(r.cv_scores, ddof=1) / np.sqrt(len(r.cv_scores)) for r in seen]
+    np.testing.assert_allclose(frame["cv_se"], se)
+    nonzero = [np.count_nonzero(r.estimator[-1].coef_) for r in seen]
+    assert list(frame["n_nonzero"]) == nonzero
     np.testing.assert_allclose(frame["train_score"], [np.mean(r.train_scores) for r in seen])
     assert (frame["train_score"] >= frame["cv_score"] - 1e-9).mean() > 0.5
     assert set(study.param_importances()) == {"penalty", "alpha"}
