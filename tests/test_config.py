@@ -100,6 +100,8 @@ def test_csv_without_path_is_a_missing_value(make_config):
         ("search.alpha_low=-1", r"'search.alpha_low' parameter must be > 0\. Got -1\.0"),
         ("search.alpha_high=1e-5", r"'search.alpha_high' parameter must be > alpha_low"),
         ("search.n_splits=1", r"'search.n_splits' parameter must be >= 2\. Got 1"),
+        ("holdout.confidence=1.5", r"'holdout.confidence' parameter must be in \(0, 1\)"),
+        ("holdout.n_bootstrap=0", r"'holdout.n_bootstrap' parameter must be >= 1\. Got 0"),
         ("split.test_size=1.0", r"'split.test_size' parameter must be in the open interval"),
         ("split.test_size=0", r"'split.test_size' parameter must be in the open interval"),
         ("search.n_trials=0", r"'search.n_trials' parameter must be >= 1"),
