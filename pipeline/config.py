@@ -151,6 +151,7 @@ class SearchConfig:
     random_state: int = 42
     n_trials: int = 50
     select: Select = Select.best
+    stability_bootstrap: int = 0
     timeout: float | None = None
     max_iter: int = 10_000
     tol: float = 1e-4

@@ -103,6 +103,12 @@ RULES: tuple[Rule, ...] = (
     ),
     (RegistryConfig, "registry.min_improvement", ">= 0", lambda s: s.min_improvement >= 0),
     (HoldoutConfig, "holdout.n_bootstrap", ">= 1", lambda s: s.n_bootstrap >= 1),
+    (
+        SearchConfig,
+        "search.stability_bootstrap",
+        ">= 0",
+        lambda s: s.stability_bootstrap >= 0,
+    ),
     (HoldoutConfig, "holdout.confidence", "in (0, 1)", lambda s: 0 < s.confidence < 1),
     (DataConfig, "data.max_categories", ">= 2", lambda s: s.max_categories >= 2),
     (SplitConfig, "split.test_size", "in the open interval (0, 1)", lambda s: 0 < s.test_size < 1),

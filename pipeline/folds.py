@@ -146,6 +146,35 @@ class FastCV:
                 return out
             return self._array_out_of_fold(candidate)
 
+    def fold_coefficients(self, candidate: Candidate) -> list[np.ndarray]:
+        """Each fold's fitted ``coef_`` (standardized features: the pipeline's last step),
+        its last axis in the order of the refit's feature names (``get_feature_names_out``
+        of the preprocessor fitted on all training rows, as ``evaluate.coefficients``
+        names them). A feature the fold's preprocessor never saw (a category absent from
+        its training rows) gets 0. Shape (p,) for regression, (classes, p) for logistic."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if self.moments:
+                sums = self._sums()
+                fits = [
+                    sums.model(candidate, s, self.model, max_iter=self.max_iter, tol=self.tol)
+                    for s in sums.stats
+                ]
+                return [np.array(model.coef_, dtype=np.float64) for model, _ in fits]
+            names = pd.Index(self.fold(-1).prep.get_feature_names_out())
+            out = []
+            for i in range(len(self.folds)):
+                interrupt.check()
+                fold = self.fold(i)
+                model, _ = fold.fit(self, candidate)
+                coef = np.asarray(model.coef_, dtype=np.float64)
+                where = names.get_indexer(fold.prep.get_feature_names_out())
+                aligned = np.zeros((*coef.shape[:-1], len(names)))
+                known = where >= 0  # (every fold's features are the refit's, bar oddities)
+                aligned[..., where[known]] = coef[..., known]
+                out.append(aligned)
+            return out
+
     def _array_out_of_fold(self, candidate: Candidate) -> np.ndarray:
         classes = np.unique(self.y) if self.task == Task.classification else None
         out = np.zeros(len(self.X) if classes is None else (len(self.X), len(classes)))

@@ -44,7 +44,7 @@ def dataset_input(
     return DatasetInput(entity, tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])
 
 
-def schema_rows(frame: pd.DataFrame, head: int = 100) -> pd.DataFrame:
+def schema_rows(frame: pd.DataFrame, head: int = 10) -> pd.DataFrame:
     """The first ``head`` rows of ``frame`` and, for each column with a missing value, its
     first such row: MLflow infers a column's type from its dtype (or, for objects, from its
     values, which validation keeps to one kind) and its ``required`` flag from whether any

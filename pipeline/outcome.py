@@ -7,10 +7,10 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from pipeline import config, evaluate, interrupt, plots, report, running, stores
+from pipeline import config, evaluate, interrupt, plots, report, running, stability, stores
 from pipeline.config import Config, Select
 from pipeline.errors import UserError
 from pipeline.selection import Pick, picks
@@ -60,6 +60,7 @@ class Evidence:
     holdout: dict[str, dict[str, float]]  # "best" and each baseline: metric -> value
     intervals: dict[str, dict[str, Interval]]  # the same, with bootstrap intervals
     coefficients: pd.Series | pd.DataFrame
+    stability: stability.Stability
     model_uri: str
 
     @property
@@ -87,6 +88,8 @@ def search_and_report(job: Job) -> StudySummary:
         **_pick_metrics(evidence.picks),
         **{f"n_trials_{k}": v for k, v in _counts(counts).items()},
         "n_nonzero_coefs": evaluate.n_nonzero(evidence.coefficients),
+        "n_features_always_selected": len(evidence.stability.always),
+        "n_features_never_selected": len(evidence.stability.never),
         "n_rows_dropped_missing_target": job.dataset.n_rows_dropped,
         "study_time_s": timings.study_s,
         "search_time_s": timings.search_s,
@@ -118,6 +121,16 @@ def gather(job: Job) -> Evidence:
     best_model = job.setup.fit(pick.candidate)
     holdout, intervals = _holdout(job, best_model)
     coefs = evaluate.coefficients(best_model)
+    stable = stability.stability(
+        job.setup,
+        pick.candidate,
+        n_bootstrap=job.cfg.search.stability_bootstrap,
+        seed=job.cfg.search.random_state,
+    )
+    figures = _figures(job, frame, pick.candidate, coefs)
+    figures["stability.png"] = stability.stability_plot(
+        stable, title=f"Selection stability of {pick.candidate.label} across the CV folds"
+    )
     params = {f"best_{k}": v for k, v in pick.candidate.params().items()}
     params["selected"] = selected.value
     for rule, p in chosen.items():
@@ -127,14 +140,14 @@ def gather(job: Job) -> Evidence:
         params=params,
         best_model=best_model,
         example=job.parts.X_train.head(5),
-        coefficients=coefs,
-        figures=_figures(job, frame, pick.candidate, coefs),
-        config_yaml=config.to_yaml(public_config(job.cfg)),
+        tables={"coefficients.csv": coefs, "stability.csv": stable.table},
+        figures=figures,
+        config_yaml=config.to_yaml(stores.public_config(job.cfg)),
         dataset=job.dataset,
         train=(job.parts.X_train, job.parts.y_train),
         holdout=(job.parts.X_test, job.parts.y_test),
     )
-    return Evidence(chosen, selected, best_model, holdout, intervals, coefs, uri)
+    return Evidence(chosen, selected, best_model, holdout, intervals, coefs, stable, uri)
 
 
 def _holdout(job: Job, best_model: Pipeline):
@@ -218,7 +231,7 @@ def _summary(job: Job, counts: dict[str, int], evidence: Evidence, metrics) -> S
         experiment_id=job.tracker.experiment_id,
         tracking_uri=stores.mask_url(cfg.tracking.uri),
         ui_url=job.tracker.ui_url(job.parent),
-        ui_command=ui_command(cfg.tracking.uri),
+        ui_command=stores.ui_command(cfg.tracking.uri),
         task=dataset.task.value,
         classes=[str(c) for c in dataset.classes],
         scoring=cfg.search.scoring,
@@ -250,6 +263,8 @@ def _summary(job: Job, counts: dict[str, int], evidence: Evidence, metrics) -> S
         best_model_uri=evidence.model_uri,
         selected=evidence.selected.value,
         picks={rule.value: _trial(p) for rule, p in evidence.picks.items()},
+        always_selected=evidence.stability.always,
+        never_selected=evidence.stability.never,
     )
 
 
@@ -262,7 +277,7 @@ def _trial(p: Pick) -> BestTrial:
 
 def config_digest(cfg: Config) -> str:
     """A digest of what the job trains: data source, split and search settings."""
-    values = public_config(cfg)
+    values = stores.public_config(cfg)
     for key in ("storage", "fresh", "progress_bar", "heartbeat_interval", "grace_period"):
         values["search"].pop(key)
     payload = {k: values[k] for k in ("data", "split", "search")}
@@ -270,19 +285,3 @@ def config_digest(cfg: Config) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[
         :16
     ]
-
-
-def ui_command(uri: str) -> str:
-    if uri.startswith(("http://", "https://")):
-        return "the tracking server is up"
-    default = f"sqlite:///{config.PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"
-    return "make ui" if uri == default else f"make ui TRACKING_URI={stores.mask_url(uri)}"
-
-
-def public_config(cfg: Config) -> dict[str, Any]:
-    """The resolved config as plain values, store URLs with any password masked."""
-    values = asdict(cfg)
-    values["search"]["storage"] = stores.mask_url(cfg.search.storage)
-    values["tracking"]["uri"] = stores.mask_url(cfg.tracking.uri)
-    values["search"]["penalties"] = [p.value for p in cfg.search.penalties]
-    return values

@@ -46,6 +46,20 @@ def _picks(summary: StudySummary) -> list[str]:
     return lines
 
 
+def _names(names: list[str], most: int = 8) -> str:
+    shown = ", ".join(names[:most]) or "none"
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def _stability(summary: StudySummary) -> list[str]:
+    """The features the folds' models always keep, and never do."""
+    k = summary.n_splits
+    return [
+        f"  stability   in all {k} folds' models: {_names(summary.always_selected)}",
+        f"              in none: {_names(summary.never_selected)}",
+    ]
+
+
 def summary_text(summary: StudySummary | Skipped) -> str:
     """A short, readable account of a finished study."""
     if isinstance(summary, Skipped):
@@ -63,6 +77,7 @@ def summary_text(summary: StudySummary | Skipped) -> str:
         f"  best        {_best_line(best)}  (trial {best.trial})",
         f"  CV score    {best.cv_score:.6g}  ({summary.scoring}, {summary.n_splits}-fold)",
         *_picks(summary),
+        *_stability(summary),
         "",
         f"  {'holdout':<18}" + "".join(f"{_name(m):>10}" for m in metrics),
     ]

@@ -262,7 +262,10 @@ def fingerprint(
         "max_iter": cfg.max_iter,
         "tol": cfg.tol,
     }
-    if cfg.select != Select.best:  # (absent for the default: earlier studies keep their ids)
+    # Report settings, absent at their defaults: earlier studies keep their ids.
+    if cfg.select != Select.best:
         settings["select"] = cfg.select.value
+    if cfg.stability_bootstrap:
+        settings["stability_bootstrap"] = cfg.stability_bootstrap
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]

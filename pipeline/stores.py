@@ -6,13 +6,18 @@ message that names a store goes through ``mask_url`` or ``unreachable``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from pipeline.config import PROJECT_ROOT
 from pipeline.errors import UserError, require
+
+if TYPE_CHECKING:
+    from pipeline.config import Config
 
 
 @dataclass(frozen=True)
@@ -115,3 +120,19 @@ def check_shared(stores: Stores) -> None:
         "an http(s):// tracking server or a PostgreSQL URL for job=worker (e.g. tracking=server)",
         mask_url(uri),
     )
+
+
+def ui_command(uri: str) -> str:
+    if uri.startswith(("http://", "https://")):
+        return "the tracking server is up"
+    default = f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"
+    return "make ui" if uri == default else f"make ui TRACKING_URI={mask_url(uri)}"
+
+
+def public_config(cfg: Config) -> dict[str, Any]:
+    """The resolved config as plain values, store URLs with any password masked."""
+    values = asdict(cfg)
+    values["search"]["storage"] = mask_url(cfg.search.storage)
+    values["tracking"]["uri"] = mask_url(cfg.tracking.uri)
+    values["search"]["penalties"] = [p.value for p in cfg.search.penalties]
+    return values

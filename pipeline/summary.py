@@ -87,6 +87,9 @@ class StudySummary:
     best_model_uri: str
     selected: str = "best"  # the rule that chose it (search.select)
     picks: dict[str, BestTrial] = field(default_factory=dict)  # each rule's pick
+    # Features whose coefficient is non-zero in every CV fold's model, and in none.
+    always_selected: list[str] = field(default_factory=list)
+    never_selected: list[str] = field(default_factory=list)
     reused: bool = False  # an earlier run's study, finished before this job started
     promotion: Promotion | None = None
 

@@ -191,7 +191,7 @@ class Tracker(ModelStore):
         params: dict[str, Any],
         best_model: Pipeline,
         example: pd.DataFrame,
-        coefficients: pd.Series | pd.DataFrame,
+        tables: dict[str, pd.Series | pd.DataFrame],
         figures: dict[str, Figure],
         config_yaml: str,
         dataset: Dataset,
@@ -211,7 +211,8 @@ class Tracker(ModelStore):
         self.client.log_inputs(run_id, datasets=datasets)
         self.client.log_batch(run_id, params=_params(params))
         self.client.log_text(run_id, config_yaml, "config.yaml")
-        self.client.log_text(run_id, coefficients.to_csv(), "coefficients.csv")
+        for name, table in tables.items():
+            self.client.log_text(run_id, table.to_csv(), name)
         for name, fig in figures.items():
             self.client.log_figure(run_id, fig, name)
         return self.log_model(

@@ -8,7 +8,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline import config, constraints, data, interrupt, lock, validate
+from pipeline import config, constraints, data, interrupt, lock, stores, validate
 from pipeline.config import Config
 from pipeline.errors import UserError
 from pipeline.split import Split, holdout
@@ -170,7 +170,7 @@ def _open_study(
     tracker: tracking.Tracker,
 ) -> tuple[Study, str] | StudySummary | WorkerSummary:
     """The study and its parent run (both created if new), or the summary of a finished one."""
-    from pipeline import outcome, running, tracking
+    from pipeline import running, tracking
     from pipeline.study import Study
 
     worker = cfg.job == config.Job.worker
@@ -206,7 +206,7 @@ def _open_study(
             "pipeline.data_digest": dataset.digest,
             **tracking.git_tags(config.PROJECT_ROOT),
         },
-        params=dict(tracking.flatten("", outcome.public_config(cfg))),
+        params=dict(tracking.flatten("", stores.public_config(cfg))),
     )
     if parent != study.parent_run_id:
         study.parent_run_id = parent

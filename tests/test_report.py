@@ -38,7 +38,15 @@ VALUES = {
         "n_features": 20,
     },
     "trials": {"complete": 48, "failed": 2},
-    "best": {"trial": 7, "penalty": "l1", "alpha": 0.00123, "l1_ratio": None, "cv_score": -0.11},
+    "best": {
+        "trial": 7,
+        "penalty": "l1",
+        "alpha": 0.00123,
+        "l1_ratio": None,
+        "cv_score": -0.11,
+        "cv_se": 0.01,
+        "n_nonzero": 12,
+    },
     "holdout": {
         "best": {"r2": 0.99999, "rmse": 0.1218, "mae": 0.1},
         "lasso_guess": {"r2": 0.9999, "rmse": 0.3463, "mae": 0.2934},
@@ -48,6 +56,8 @@ VALUES = {
         "lasso_guess": {"r2": [0.9998, 0.99995], "rmse": [0.30, 0.39], "mae": [0.25, 0.33]},
     },
     "confidence": 0.95,
+    "always_selected": ["x1", "x4"],
+    "never_selected": [f"x{i}" for i in range(10, 20)],
 }
 SUMMARY = StudySummary.from_dict(VALUES)
 
@@ -58,6 +68,8 @@ def test_summary_text_has_the_result_the_baselines_and_the_way_to_the_ui():
     assert "48 complete, 0 pruned, 2 failed" in text
     assert "lasso_guess" in text and "0.3463" in text
     assert "95% interval" in text and "0.1003 to 0.1481" in text
+    assert "in all 5 folds' models: x1, x4" in text
+    assert "in none: x10, x11, x12, x13, x14, x15, x16, x17 and 2 more" in text
     assert "make ui, then http://127.0.0.1:5000/#/experiments/1/runs/r1" in text
     assert "already finished" not in text
     assert "already finished" in summary_text(replace(SUMMARY, reused=True))

@@ -3,11 +3,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from test_report import SUMMARY
 
 from pipeline.config import Penalty
 from pipeline.data import Dataset
@@ -241,14 +243,14 @@ def test_the_outcome_logs_training_and_holdout_rows_as_separate_inputs(tracker, 
         params={"best_alpha": 0.5},
         best_model=best,
         example=setup.X.head(3),
-        coefficients=pd.Series([1.0], index=["x"], name="coefficient"),
+        tables={"coefficients.csv": pd.Series([1.0], index=["x"], name="coefficient")},
         figures={},
         config_yaml="a: 1\n",
         dataset=dataset,
         train=train,
         holdout=holdout,
     )
-    summary = {"study": "s", "best_model_uri": uri}
+    summary = replace(SUMMARY, parent_run_id=parent, best_model_uri=uri)
     tracker.log_result(parent, metrics={"best_cv_score": -1.0}, summary=summary, description="")
     run = tracker.client.get_run(parent)
     inputs = {
@@ -262,7 +264,7 @@ def test_the_outcome_logs_training_and_holdout_rows_as_separate_inputs(tracker, 
     assert inputs["training"].digest != inputs["evaluation"].digest
     info = mlflow.models.get_model_info(uri)
     assert info.run_id == parent and info.name == "best_model"
-    assert tracker.load_summary(parent)["best_model_uri"] == uri
+    assert tracker.load_summary(parent) == summary
 
 
 def json_rows(profile: str) -> int:
@@ -288,7 +290,7 @@ def test_the_logged_input_schema_is_mlflows_own_for_all_rows(tracker, setup):
         params={},
         best_model=evaluate(setup, Candidate(Penalty.l2, 0.5), number=0).estimator,
         example=setup.X.head(3),
-        coefficients=pd.Series([1.0], index=["x"], name="coefficient"),
+        tables={"coefficients.csv": pd.Series([1.0], index=["x"], name="coefficient")},
         figures={},
         config_yaml="a: 1\n",
         dataset=dataset,
