@@ -74,8 +74,13 @@ def gate(evidence: Evidence, *, min_improvement: float) -> tuple[str, str]:
             )
     versus = evidence.champion
     if versus is None or not math.isfinite(versus.gain.value):
+        closest = ""  # the baseline nearest to beating it, with the interval
+        if evidence.baselines:
+            name, c = min(evidence.baselines.items(), key=lambda kv: kv[1].gain.value)
+            closest = f"; gain over {name} {c.describe()}"
         return "promoted", (
-            f"first champion; no baseline is significantly better ({metric} {challenger:.6g})"
+            f"first champion; no baseline is significantly better ({metric} "
+            f"{challenger:.6g}{closest})"
         )
     verdict = f"{metric} {challenger:.6g}, gain over the champion {versus.describe()}"
     low = versus.gain.low

@@ -80,7 +80,12 @@ def test_parent_run_holds_the_result(finished):
     assert float(params["best_alpha"]) > 0
     assert params["search.n_trials"] == "8"
     assert tags["mlflow.source.git.commit"]
-    assert "| holdout | R2 | RMSE | MAE |" in tags["mlflow.note.content"]
+    assert "| holdout (95% interval) | R2 | RMSE | MAE |" in tags["mlflow.note.content"]
+    for name in ("test_rmse", "baseline_unpenalized_test_rmse"):  # bootstrap intervals
+        assert metrics[f"{name}_low"] <= metrics[name] <= metrics[f"{name}_high"]
+    assert params["selected"] == "best"
+    assert metrics["pick_best_trial"] == metrics["best_trial_number"]
+    assert metrics["pick_one_se_n_nonzero"] <= metrics["pick_best_n_nonzero"]
     inputs = {
         {t.key: t.value for t in d.tags}["mlflow.data.context"]: d.dataset
         for d in parent.inputs.dataset_inputs
@@ -91,6 +96,7 @@ def test_parent_run_holds_the_result(finished):
     c = client(store)
     files = {a.path for a in c.list_artifacts(parent.info.run_id)}
     assert {"summary.json", "config.yaml", "coefficients.png", "coefficients.csv"} <= files
+    assert {"stability.csv", "stability.png"} <= files
     review = {
         "regularization_path.png",
         "validation_curve.png",
