@@ -107,6 +107,7 @@ def _record(decision, evidence: registry.Evidence) -> _Record:
             }
         )
         tags[f"gain_vs_{other}"] = versus.describe()
+    for versus in list(comparisons.values())[:1]:
         tags["gate_test"] = (
             f"paired bootstrap of the {metric} gain, {versus.n_resamples} resamples of "
             f"{versus.n_rows} holdout rows, {versus.level:.0%} interval"

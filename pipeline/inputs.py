@@ -45,11 +45,13 @@ def dataset_input(
 
 
 def schema_rows(frame: pd.DataFrame, head: int = 10) -> pd.DataFrame:
-    """The first ``head`` rows of ``frame`` and, for each column with a missing value, its
-    first such row: MLflow infers a column's type from its dtype (or, for objects, from its
+    """The first ``head`` rows of ``frame`` and, for each column, its first missing and its
+    first present value: MLflow infers a column's type from its dtype (or, for objects, from its
     values, which validation keeps to one kind) and its ``required`` flag from whether any
     value is missing, scanning every value in Python."""
     missing = frame.isna().to_numpy()
-    extra = np.flatnonzero(missing.any(axis=0))
-    rows = set(range(min(head, len(frame)))) | {int(missing[:, j].argmax()) for j in extra}
+    rows = set(range(min(head, len(frame))))
+    rows |= {int(missing[:, j].argmax()) for j in np.flatnonzero(missing.any(axis=0))}
+    present = ~missing
+    rows |= {int(present[:, j].argmax()) for j in np.flatnonzero(present.any(axis=0))}
     return frame.iloc[sorted(rows)]

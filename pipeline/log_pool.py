@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 # cores one worker is faster end to end than two: each worker's start-up (importing MLflow,
 # opening the store) costs seconds of the CPU the search and the report need
 # (bench/end_to_end.py: D2 27 s with one, 34 s with two; the default job 17 s and 23 s).
-WORKERS = max(1, min(2, (os.cpu_count() or 2) - 1))
+WORKERS = max(1, min(2, len(os.sched_getaffinity(0)) - 1))
 
 _pool: ProcessPoolExecutor | None = None
 
@@ -41,7 +41,8 @@ def start() -> ProcessPoolExecutor:
 
 
 def stop() -> None:
-    """Stop taking work: queued tasks are cancelled, running ones finish in the background."""
+    """Stop taking work: queued tasks are cancelled; the one running finishes (the
+    interpreter waits for it at exit)."""
     global _pool
     if _pool is not None:
         _pool.shutdown(wait=False, cancel_futures=True)

@@ -135,6 +135,7 @@ def gather(job: Job) -> Evidence:
     params["selected"] = selected.value
     for rule, p in chosen.items():
         params.update({f"pick_{rule}_{k}": v for k, v in p.candidate.params().items()})
+    interrupt.check()  # a signal during the refits stops before anything is logged
     uri = job.tracker.log_evidence(
         job.parent,
         params=params,
@@ -280,6 +281,10 @@ def config_digest(cfg: Config) -> str:
     values = stores.public_config(cfg)
     for key in ("storage", "fresh", "progress_bar", "heartbeat_interval", "grace_period"):
         values["search"].pop(key)
+    # Settings added later, absent at their defaults: earlier champions' digests still match.
+    for key, default in (("select", "best"), ("stability_bootstrap", 0)):
+        if values["search"].get(key) == default:
+            values["search"].pop(key)
     payload = {k: values[k] for k in ("data", "split", "search")}
     payload["model_name"] = cfg.registry.model_name
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[

@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -67,7 +68,7 @@ def gate(evidence: Evidence, *, min_improvement: float) -> tuple[str, str]:
     if not math.isfinite(challenger):
         return "rejected", f"{metric} of the challenger is {challenger} on today's holdout"
     for name, versus in evidence.baselines.items():
-        if versus.gain.high < 0:
+        if versus.gain.high < 0:  # (NaN, when no resample could score both, is no evidence)
             return "rejected", (
                 f"{metric} {challenger:.6g} is significantly worse than the baseline {name}: "
                 f"gain {versus.describe()} over {versus.n_rows} holdout rows"
@@ -84,11 +85,13 @@ def gate(evidence: Evidence, *, min_improvement: float) -> tuple[str, str]:
         )
     verdict = f"{metric} {challenger:.6g}, gain over the champion {versus.describe()}"
     low = versus.gain.low
+    if not math.isfinite(low):
+        return "kept", f"{verdict}: the resamples cannot compare them"
     if low > 0 and low >= min_improvement:
         return "promoted", f"{verdict}: significantly better"
     if low <= 0:
         return "kept", f"{verdict}: not significantly better"
-    return "kept", f"{verdict}: less than min_improvement={min_improvement:g} for sure"
+    return "kept", f"{verdict}: not surely better by min_improvement={min_improvement:g}"
 
 
 def promote(
@@ -127,11 +130,11 @@ def promote(
     settled = _settled(tracker, name, version, champion, metric, challenger, force=force)
     if settled is not None:
         return settled, evidence
-    champion_preds, unusable = _champion_predictions(tracker, name, champion, X_test, best)
+    versus_champion, unusable = _versus_champion(tracker, name, champion, X_test, best, compare)
     champion_score = None
-    if champion_preds is not None:
-        evidence = Evidence(metric, challenger, baselines, compare(champion_preds))
-        champion_score = challenger - _sign(metric) * evidence.champion.gain.value
+    if versus_champion is not None:
+        evidence = Evidence(metric, challenger, baselines, versus_champion)
+        champion_score = challenger - _sign(metric) * versus_champion.gain.value
     status, reason = gate(evidence, min_improvement=min_improvement)
     reason = unusable + reason
     champion_version = champion.version if champion is not None else None
@@ -184,19 +187,28 @@ def _comparer(metric: str, best: Predictions, score: float, bootstrap: HoldoutCo
     return versus
 
 
-def _champion_predictions(
-    tracker: Tracker, name: str, champion: Any, X_test: pd.DataFrame, best: Predictions
-) -> tuple[Predictions | None, str]:
-    """The champion's predictions for today's holdout rows, or None and why it has none."""
+def _versus_champion(
+    tracker: Tracker,
+    name: str,
+    champion: Any,
+    X_test: pd.DataFrame,
+    best: Predictions,
+    compare: Callable[[Predictions], Comparison],
+) -> tuple[Comparison | None, str]:
+    """The challenger against the champion on today's holdout rows, or None and why the
+    champion cannot be compared (it cannot score today's data)."""
     if champion is None:
         return None, ""
     try:
         model = tracker.load_model(f"models:/{name}/{champion.version}")
         if best.classes is not None:
-            proba = model.predict_proba(X_test)
-            return Predictions(best.y, proba, np.asarray(model.classes_)), ""
-        return Predictions(best.y, model.predict(X_test)), ""
-    except (KeyError, ValueError, AttributeError) as exc:
+            if not np.array_equal(np.asarray(model.classes_), best.classes):
+                raise ValueError(f"its classes {list(model.classes_)} are not today's")
+            preds = Predictions(best.y, model.predict_proba(X_test), best.classes)
+        else:
+            preds = Predictions(best.y, model.predict(X_test))
+        return compare(preds), ""
+    except (KeyError, ValueError, AttributeError, IndexError) as exc:
         return None, f"champion version {champion.version} cannot score today's data ({exc}); "
 
 

@@ -83,11 +83,12 @@ def summary_text(summary: StudySummary | Skipped) -> str:
     ]
     for name, scores in holdout.items():
         lines.append(f"  {name:<18}" + "".join(f"{_fmt(scores[m]):>10}" for m in metrics))
-    lines += [
-        "",
-        f"  {f'{summary.confidence:.0%} interval':<18}"
-        + "".join(f"{_name(m):>22}" for m in metrics),
-    ]
+    if summary.holdout_intervals:
+        lines += [
+            "",
+            f"  {f'{summary.confidence:.0%} interval':<18}"
+            + "".join(f"{_name(m):>22}" for m in metrics),
+        ]
     for name, bounds in summary.holdout_intervals.items():
         lines.append(f"  {name:<18}" + "".join(f"{_span(bounds[m]):>22}" for m in metrics))
     promotion = summary.promotion
@@ -113,7 +114,10 @@ def description(summary: StudySummary) -> str:
     bounds = summary.holdout_intervals
     rows = "\n".join(
         f"| {name} | "
-        + " | ".join(f"{_fmt(scores[m])} ({_span(bounds[name][m])})" for m in metrics)
+        + " | ".join(
+            f"{_fmt(scores[m])}" + (f" ({_span(bounds[name][m])})" if name in bounds else "")
+            for m in metrics
+        )
         + " |"
         for name, scores in summary.holdout.items()
     )

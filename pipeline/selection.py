@@ -6,7 +6,8 @@
 complete trials whose mean CV score is within one standard error of the best trial's
 (SE = the sample standard deviation of the best trial's fold scores / sqrt(number of
 folds)), the simplest: the fewest non-zero coefficients in its refit on all training rows,
-then the strongest penalty (the largest alpha), then the better CV score. It trades a
+then the best trial's penalty type, then the strongest penalty (the largest alpha; alphas
+of different penalty types are on different scales), then the better CV score. It trades a
 little CV score, within the noise of the folds, for a sparser and more stable model.
 """
 
@@ -36,8 +37,12 @@ def picks(trials: pd.DataFrame) -> dict[Select, Pick]:
     """Both rules' picks from ``Study.trials_frame()`` (complete trials)."""
     best = trials.loc[trials["cv_score"].idxmax()]
     close = trials[trials["cv_score"] >= best["cv_score"] - best["cv_se"]]
+    # Alphas compare only within a penalty type (Ridge's scale is not Lasso's).
+    close = close.assign(other_penalty=close["penalty"] != best["penalty"])
     simplest = close.sort_values(
-        ["n_nonzero", "alpha", "cv_score"], ascending=[True, False, False], na_position="last"
+        ["n_nonzero", "other_penalty", "alpha", "cv_score"],
+        ascending=[True, True, False, False],
+        na_position="last",
     ).iloc[0]
     return {Select.best: _pick(best), Select.one_se: _pick(simplest)}
 

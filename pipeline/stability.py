@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from sklearn.exceptions import ConvergenceWarning
 
+from pipeline import interrupt
 from pipeline.config import Task
 from pipeline.evaluate import coefficients
 from pipeline.models import Candidate
@@ -128,8 +129,13 @@ def bootstrap_share_nonzero(
     rng = np.random.default_rng(seed)
     n = len(setup.X)
     kept = np.zeros(len(names))
+    drawn = 0
     for _ in range(n_bootstrap):
+        interrupt.check()
         rows = rng.integers(0, n, size=n)
+        if setup.task == Task.classification and setup.y.iloc[rows].nunique() < 2:
+            continue  # one class drawn: no classifier to fit
+        drawn += 1
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             fitted = setup.estimator(candidate).fit(setup.X.iloc[rows], setup.y.iloc[rows])
@@ -137,7 +143,7 @@ def bootstrap_share_nonzero(
         frame = coefs.to_frame() if isinstance(coefs, pd.Series) else coefs
         nonzero = (frame != 0).any(axis=1).reindex(names, fill_value=False)
         kept += nonzero.to_numpy(dtype=np.float64)
-    return kept / n_bootstrap
+    return kept / max(drawn, 1)
 
 
 def _several_classes(setup: CVSetup) -> bool:

@@ -80,11 +80,13 @@ class StudySummary:
     data: DataSummary
     trials: dict[str, int]  # complete, pruned, failed
     holdout: dict[str, dict[str, float]]  # "best" and each baseline: metric -> value
-    holdout_intervals: dict[str, dict[str, list[float]]]  # the same: [low, high]
-    confidence: float  # of the intervals (a bootstrap over the holdout rows)
     metrics: dict[str, float]  # as logged on the parent run
     best: BestTrial  # the trial refitted and registered: picks[selected]
     best_model_uri: str
+    # The holdout metrics' intervals ([low, high]; empty in summaries of older versions)
+    # at ``confidence``, from a bootstrap over the holdout rows.
+    holdout_intervals: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    confidence: float = 0.95
     selected: str = "best"  # the rule that chose it (search.select)
     picks: dict[str, BestTrial] = field(default_factory=dict)  # each rule's pick
     # Features whose coefficient is non-zero in every CV fold's model, and in none.

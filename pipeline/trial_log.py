@@ -103,6 +103,9 @@ class TrialLogger:
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             wait(self._futures, timeout=None if exc is None else self.drain_s)
+        except BaseException:  # a second Ctrl-C while waiting: stop, drop the queue
+            log_pool.stop()
+            raise
         finally:
             self._collect()
             if exc is not None:
@@ -122,6 +125,7 @@ class TrialLogger:
             future = log_pool.start().submit(_log_in_worker, self.study, result, pause)
             self._futures.append(future)
         except BrokenProcessPool as exc:
+            log_pool.stop()  # the next logger starts new workers
             raise TrialLoggingError(f"the trial logger died: {exc}") from None
 
     def pending(self) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import optuna
 
-from pipeline import evaluate, search
+from pipeline import search
 from pipeline.config import Penalty
 from pipeline.models import Candidate
 from pipeline.search import FIT_ERRORS, CVSetup, SearchSpace, TrialFailed, TrialResult
@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 
 # The trial's user attribute with its per-fold scores and convergence.
 FOLDS = "folds"
+
+
+def n_nonzero(coef) -> int:
+    """Features with a non-zero coefficient (for any class)."""
+    return int(np.count_nonzero(np.any(np.atleast_2d(coef) != 0, axis=0)))
 
 
 class Objective:
@@ -64,7 +69,7 @@ class Objective:
                 "cv": result.cv_scores,
                 "train": result.train_scores,
                 "converged": result.converged,
-                "n_nonzero": evaluate.n_nonzero(evaluate.coefficients(result.estimator)),
+                "n_nonzero": n_nonzero(result.estimator[-1].coef_),
             },
         )
         self.results[trial.number] = result

@@ -19,7 +19,7 @@ import numpy as np
 from pipeline.config import METRIC_DIRECTION
 from pipeline.scoring import roc_auc
 
-CHUNK = 200  # resamples drawn and scored at once: bounds memory on large holdouts
+CELLS = 4_000_000  # resampled rows drawn and scored at once (bounds memory on large holdouts)
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,11 @@ def _signed(x: float) -> str:
 
 
 def resamples(n_rows: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
-    """Row indices of the resamples, ``CHUNK`` at a time (a matrix per chunk)."""
+    """Row indices of the resamples, a matrix of at most ``CELLS`` at a time."""
     rng = np.random.default_rng(seed)
-    left = n_resamples
+    left, chunk = n_resamples, max(1, CELLS // max(n_rows, 1))
     while left > 0:
-        size = min(CHUNK, left)
+        size = min(chunk, left)
         yield rng.integers(0, n_rows, size=(size, n_rows))
         left -= size
 
@@ -142,9 +142,9 @@ def _accuracy(p: Predictions, rows: np.ndarray) -> np.ndarray:
 
 
 def _log_loss(p: Predictions, rows: np.ndarray) -> np.ndarray:
-    proba = p.values / p.values.sum(axis=1, keepdims=True)
-    true = proba[np.arange(len(p.y)), _true_column(p)]
-    loss = -np.log(np.clip(true, np.finfo(float).eps, 1.0))
+    eps = np.finfo(p.values.dtype).eps  # as scikit-learn's log_loss clips
+    true = np.clip(p.values, eps, 1 - eps)[np.arange(len(p.y)), _true_column(p)]
+    loss = -np.log(true)
     return loss[rows].mean(axis=1)
 
 

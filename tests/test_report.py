@@ -88,6 +88,14 @@ def test_a_summary_survives_its_json_form():
         StudySummary.from_dict({k: v for k, v in VALUES.items() if k != "best_model_uri"})
 
 
+def test_a_summary_of_an_older_version_without_intervals_is_still_read_and_shown():
+    older = {k: v for k, v in VALUES.items() if k not in ("holdout_intervals", "confidence")}
+    summary = StudySummary.from_dict(older)
+    assert summary.holdout_intervals == {}
+    assert "interval" not in summary_text(summary)
+    assert "| lasso_guess | 0.9999 | 0.3463 | 0.2934 |" in description(summary)
+
+
 def test_a_skipped_retrain_says_why():
     text = summary_text(Skipped("champion m v3 was trained on this data and config"))
     assert text.startswith("Nothing to do: champion m v3")

@@ -282,6 +282,7 @@ def test_the_logged_input_schema_is_mlflows_own_for_all_rows(tracker, setup):
     X["count"] = np.arange(3000)
     X.loc[2500, "a"] = np.nan
     X.loc[2999, "kind"] = None
+    X["late"] = pd.Series([None] * 2000 + ["a", "b"] * 500, dtype="str")  # missing at first
     y = pd.Series(rng.normal(size=3000), name="target")
     dataset = Dataset(X, y, name="late_gaps", source="/data/late_gaps.csv")
     parent = tracker.open_parent(None, run_name="schema", tags={}, params={})
