@@ -28,13 +28,14 @@ def promote(
     parts: Split,
     setup: CVSetup,
     digests: dict[str, str],
+    predictions: dict[str, Predictions] | None = None,
 ) -> StudySummary:
     """Register the best model as challenger, let the gate decide, record it; the summary
-    with the decision added."""
+    with the decision added. ``predictions``: of "best" and the baselines, on the holdout
+    (computed again when not given, for a finished study's summary)."""
     interrupt.check()  # a signal during the search stops here: no alias moves
     name = config.model_name(cfg, dataset.name)
     metric = cfg.registry.metric or config.default_gate_metric(dataset.task, len(dataset.classes))
-    holdout_metrics = {f"test_{k}": v for k, v in summary.holdout["best"].items()}
     decision, evidence = registry.promote(
         tracker,
         name=name,
@@ -45,12 +46,12 @@ def promote(
             **digests,
             **tracking.git_tags(config.PROJECT_ROOT),
             "cv_score": summary.best.cv_score,
-            **holdout_metrics,
+            **{f"test_{k}": v for k, v in summary.holdout["best"].items()},
             "parent_run_id": summary.parent_run_id,
             "study": summary.study,
         },
         X_test=parts.X_test,
-        predictions=_predictions(cfg, tracker, summary, parts, setup),
+        predictions=predictions or _predictions(cfg, tracker, summary, parts, setup),
         bootstrap=cfg.holdout,
         force=cfg.registry.force,
     )

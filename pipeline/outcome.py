@@ -16,7 +16,7 @@ from pipeline.errors import UserError
 from pipeline.selection import Pick, picks
 from pipeline.split import Split
 from pipeline.summary import BestTrial, DataSummary, SpaceSummary, StudySummary
-from pipeline.uncertainty import Interval
+from pipeline.uncertainty import Interval, Predictions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,6 +59,7 @@ class Evidence:
     model: Pipeline
     holdout: dict[str, dict[str, float]]  # "best" and each baseline: metric -> value
     intervals: dict[str, dict[str, Interval]]  # the same, with bootstrap intervals
+    predictions: dict[str, Predictions]  # the same models' holdout predictions
     coefficients: pd.Series | pd.DataFrame
     stability: stability.Stability
     model_uri: str
@@ -68,8 +69,9 @@ class Evidence:
         return self.picks[self.selected]
 
 
-def search_and_report(job: Job) -> StudySummary:
-    """Run the study to its budget, then write its result on the parent run."""
+def search_and_report(job: Job) -> tuple[StudySummary, dict[str, Predictions]]:
+    """Run the study to its budget, then write its result on the parent run; the summary,
+    and the holdout predictions of the refitted model and of the baselines."""
     timings, evidence = run_and_log(job)
     interrupt.check()  # a signal while the last trials were logged stops before the report
     counts = job.study.counts()
@@ -105,7 +107,7 @@ def search_and_report(job: Job) -> StudySummary:
     job.tracker.log_result(
         job.parent, metrics=metrics, summary=summary, description=report.description(summary)
     )
-    return summary
+    return summary, evidence.predictions
 
 
 def gather(job: Job) -> Evidence:
@@ -119,7 +121,7 @@ def gather(job: Job) -> Evidence:
         "report: refitting trial %d (%s) and the baselines; review figures", pick.trial, selected
     )
     best_model = job.setup.fit(pick.candidate)
-    holdout, intervals = _holdout(job, best_model)
+    holdout, intervals, predictions = _holdout(job, best_model)
     coefs = evaluate.coefficients(best_model)
     stable = stability.stability(
         job.setup,
@@ -148,7 +150,9 @@ def gather(job: Job) -> Evidence:
         train=(job.parts.X_train, job.parts.y_train),
         holdout=(job.parts.X_test, job.parts.y_test),
     )
-    return Evidence(chosen, selected, best_model, holdout, intervals, coefs, stable, uri)
+    return Evidence(
+        chosen, selected, best_model, holdout, intervals, predictions, coefs, stable, uri
+    )
 
 
 def _holdout(job: Job, best_model: Pipeline):
@@ -163,7 +167,7 @@ def _holdout(job: Job, best_model: Pipeline):
     intervals = evaluate.intervals(
         predictions, holdout, n_resamples=sure.n_bootstrap, level=sure.confidence, seed=sure.seed
     )
-    return holdout, intervals
+    return holdout, intervals, predictions
 
 
 def _pick_metrics(chosen: dict[Select, Pick]) -> dict[str, float]:

@@ -81,6 +81,7 @@ def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> JobResult:
         if cfg.job == config.Job.retrain and cfg.registry.force:
             cfg = replace(cfg, search=replace(cfg.search, fresh=True))
         opened = _open_study(cfg, dataset, space, fingerprint, tracker)
+    predictions = None  # of a finished study: computed again by the gate
     if isinstance(opened, StudySummary | WorkerSummary):  # a finished study: through the gate again
         summary = opened
         if cfg.job == config.Job.worker:
@@ -90,14 +91,13 @@ def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> JobResult:
     else:
         study, parent = opened
         job = outcome.Job(cfg, dataset, parts, setup, space, study, tracker, parent)
-        summary = _study(job)
+        summary, predictions = _study(job)
     if not cfg.registry.enabled:
         return summary
     from pipeline import decide
 
-    return decide.promote(
-        cfg, tracker, summary, dataset=dataset, parts=parts, setup=setup, digests=digests
-    )
+    gate = {"dataset": dataset, "parts": parts, "setup": setup, "digests": digests}
+    return decide.promote(cfg, tracker, summary, predictions=predictions, **gate)
 
 
 def _fingerprint(cfg: Config, dataset: data.Dataset) -> str:
@@ -227,12 +227,12 @@ def _say_finished(cfg: Config, study: Study) -> None:
         log.info("study %s is already finished; search.fresh=true starts a new one", study.name)
 
 
-def _study(job) -> StudySummary:
+def _study(job) -> tuple[StudySummary, dict]:
     """Run or resume the study to its budget, then report it on the parent run."""
     from pipeline import outcome
 
     try:
-        summary = outcome.search_and_report(job)
+        summary, predictions = outcome.search_and_report(job)
     except KeyboardInterrupt:
         job.tracker.close_parent(job.parent, "KILLED")
         raise
@@ -241,4 +241,4 @@ def _study(job) -> StudySummary:
         raise
     job.study.mark_finished()
     job.tracker.close_parent(job.parent, "FINISHED")
-    return summary
+    return summary, predictions
