@@ -99,6 +99,7 @@ def optimize(
         on_trial=on_trial_logger(logger, show_bar=show_bar),
         show_progress_bar=show_bar,
         prune=cfg.search.prune,
+        grace_s=cfg.search.grace_period,
     )
     return study.optimize(setup, space, budget)
 

@@ -1,11 +1,9 @@
 """The Optuna study: created or resumed by fingerprint, run by ``study.optimize``.
 
-Every trial is asked, run and told by Optuna's own ``Study.optimize`` on Optuna's own
-storage, so Optuna's heartbeat runs, stale trials of dead processes are failed and retried
-(``RetryHeartbeatStaleTrialCallback``), pruning goes through ``trial.report`` and an Optuna
-pruner, and any other Optuna client (``optuna.load_study(...).optimize(...)``,
-optuna-dashboard) can read or join the study. Each finished trial is handed to the
-caller's ``on_trial`` as a plain ``TrialResult`` numbered as Optuna numbered it.
+Every trial is asked, run and told by Optuna's ``Study.optimize`` on Optuna's storage:
+Optuna's heartbeat runs, stale trials are failed and retried, pruning goes through
+``trial.report`` and a pruner, and any Optuna client can read or join the study. Each
+finished trial reaches ``on_trial`` as a ``TrialResult`` numbered as Optuna numbered it.
 """
 
 from __future__ import annotations
@@ -23,6 +21,7 @@ import optuna
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+import pipeline.trials
 from pipeline import interrupt
 from pipeline.models import Candidate
 from pipeline.search import CVSetup, SearchSpace, TrialResult
@@ -54,6 +53,7 @@ class Budget:
     show_progress_bar: bool = False
     prune: bool = True
     poll_s: float = 1.0
+    grace_s: float = 30.0  # a trial silent this long belongs to a dead process
 
 
 class Study:
@@ -85,8 +85,7 @@ class Study:
     ) -> Study:
         """Resume the newest study with this fingerprint, or create one (always with ``fresh``).
 
-        Call it inside ``creation_lock(storage)`` when several processes may start at once,
-        so that only the first one creates the study.
+        Call it inside ``creation_lock(storage)``: of processes starting at once, one creates it.
         """
         # Optuna would print a traceback per failed trial; the pipeline logs one line instead.
         optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -262,6 +261,7 @@ class Study:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(self.optuna_study)
+            pipeline.trials.fail_unstarted(self.optuna_study, budget.grace_s)
 
     def _run(self, objective: Objective, budget: Budget, bar) -> TrialResult | None:
         results: list[TrialResult] = []

@@ -9,11 +9,14 @@ included) is left in ``results`` for the study's callback to hand on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 import numpy as np
 import optuna
+from optuna.trial import TrialState
 
 from pipeline import search
 from pipeline.config import Penalty
@@ -24,11 +27,25 @@ log = logging.getLogger(__name__)
 
 # The trial's user attribute with its per-fold scores and convergence.
 FOLDS = "folds"
+STARTED = "started"  # set as the objective starts: Optuna's heartbeat is running by then
 
 
 def n_nonzero(coef) -> int:
     """Features with a non-zero coefficient (for any class)."""
     return int(np.count_nonzero(np.any(np.atleast_2d(coef) != 0, axis=0)))
+
+
+def fail_unstarted(study: optuna.Study, grace_s: float) -> None:
+    """Fail the trials that have run for ``grace_s`` without reaching their objective: their
+    process died between creating the trial and its first heartbeat, so Optuna's stale-trial
+    check, which reads heartbeats, never fails them, and the budget would wait forever."""
+    now = datetime.now()  # Optuna's trial times are naive local times
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if STARTED in t.user_attrs or t.datetime_start is None:
+            continue
+        if (now - t.datetime_start).total_seconds() > grace_s:
+            with contextlib.suppress(RuntimeError, ValueError):  # told meanwhile elsewhere
+                study.tell(t.number, state=TrialState.FAIL)
 
 
 class Objective:
@@ -48,6 +65,7 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         self.on_start()
+        trial.set_user_attr(STARTED, True)
         self.current, self.reported = trial.number, 0
         candidate = self.space.suggest(trial)
         try:

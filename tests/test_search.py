@@ -458,3 +458,20 @@ def test_a_trial_whose_process_stopped_beating_is_failed_and_retried(tmp_path, s
     retried = [r for r in seen if r.retry_of == dead.number]
     assert len(retried) == 1 and retried[0].candidate == Candidate(Penalty.l1, 0.1)
     assert study.counts() == {"complete": 4, "pruned": 0, "failed": 1}
+
+
+def test_a_trial_whose_process_died_before_its_first_heartbeat_is_failed():
+    """Created, then killed before its objective (and Optuna's heartbeat) started: Optuna's
+    stale-trial check cannot see it, so the budget's wait would never end."""
+    import optuna
+
+    from pipeline.trials import STARTED, fail_unstarted
+
+    study = optuna.create_study()
+    dead, live = study.ask(), study.ask()
+    live.set_user_attr(STARTED, True)
+    fail_unstarted(study, grace_s=3600)
+    assert {t.state.name for t in study.trials} == {"RUNNING"}  # not yet past the grace
+    fail_unstarted(study, grace_s=0)
+    states = {t.number: t.state.name for t in study.trials}
+    assert states == {dead.number: "FAIL", live.number: "RUNNING"}
