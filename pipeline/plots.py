@@ -1,27 +1,73 @@
 """Figures of one model: its coefficients and diagnostics; nothing here saves or shows them.
 
 The study-wide review figures (paths, curves, Optuna's views) are in ``review_plots``.
+Every figure is ``WIDTH`` inches at ``DPI`` (900 px: MLflow's artifact viewer shows it
+without shrinking) with no text under ``SMALL`` points; a long list of features shows the
+largest and counts the rest.
 """
 
 from __future__ import annotations
 
 from html import escape
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 
-_INCH_PER_CHAR = 0.075  # small font; lets margins be set without a costly layout pass
-_SVG_ROW, _SVG_TOP = 18, 46  # pixels: one bar, the space above the first
+WIDTH, HEIGHT, DPI = 9.0, 4.8, 100  # inches, inches, pixels per inch
+SMALL = 9  # points: the smallest text in a figure
+PANELS_PER_ROW = 3  # class panels of a coefficient plot; more wrap to a new row
+INCH_PER_CHAR = 0.075  # 9 pt text; lets margins be set without a costly layout pass
+_SVG_ROW, _SVG_TOP, _SVG_WIDTH = 18, 46, 900  # pixels: one bar, above the first, at most
+
+
+def figure(height: float = HEIGHT) -> Figure:
+    """An empty figure of the common width and resolution, with constrained layout."""
+    return Figure(figsize=(WIDTH, height), dpi=DPI, layout="constrained")
+
+
+def log_x(ax) -> None:
+    """A log-scale x axis with minor ticks at 2 and 5 only (eight a decade cost up to a
+    third of a figure's drawing time)."""
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+
+
+def feature_styles(n: int) -> list[tuple[tuple[float, float, float], str]]:
+    """``n`` distinct (colour, line style) pairs: tab20's ten dark hues, then its ten light
+    ones, solid; then the same dashed, dotted and dash-dotted (80 before any repeats)."""
+    tab20 = matplotlib.colormaps["tab20"].colors
+    hues = [*tab20[0::2], *tab20[1::2]]
+    return [(hues[i % 20], ("-", "--", ":", "-.")[(i // 20) % 4]) for i in range(n)]
+
+
+def spread(targets: np.ndarray, *, gap: float, low: float, high: float) -> np.ndarray:
+    """Positions for labels of the sorted ``targets``: at least ``gap`` apart, each crowd
+    centred on its targets, inside [``low``, ``high``] where they fit."""
+    steps = gap * np.arange(len(targets))
+    up = steps + np.maximum.accumulate(targets - steps)
+    down = steps + np.minimum.accumulate((targets - steps)[::-1])[::-1]
+    placed = steps + np.maximum.accumulate(np.maximum((up + down) / 2, low) - steps)
+    capped = np.minimum(placed, high - steps[::-1])
+    return steps + np.minimum.accumulate((capped - steps)[::-1])[::-1]
+
+
+def shorten(name: str, chars: int) -> str:
+    """``name``, or its start and end around an ellipsis, in at most ``chars`` characters."""
+    head = (chars - 1) // 2
+    return name if len(name) <= chars else f"{name[:head]}…{name[len(name) - (chars - 1 - head) :]}"
 
 
 def coefficient_svg(coefs: pd.Series | pd.DataFrame, *, title: str, max_features: int = 30) -> str:
     """The coefficient plot as a small SVG document, for the child run of every trial.
 
     The same picture as ``coefficient_plot`` (bars sorted by magnitude, exact zeros marked
-    with a cross, one panel per class) written directly: about a hundred times cheaper
-    than drawing it with matplotlib, which matters when every trial logs one.
+    with a cross, one panel per class, at most ``PANELS_PER_ROW`` to a row) written
+    directly: about a hundred times cheaper than drawing it with matplotlib, which matters
+    when every trial logs one. It is at most 900 px wide.
     """
     # NumPy, not pandas: this runs once per trial, and pandas' indexing cost most of it.
     table = coefs.to_frame() if isinstance(coefs, pd.Series) else coefs
@@ -33,22 +79,27 @@ def coefficient_svg(coefs: pd.Series | pd.DataFrame, *, title: str, max_features
     labels = [str(index[i]) for i in order]
     columns = table.columns.tolist()
     many = len(columns) > 1
+    per_row = min(len(columns), PANELS_PER_ROW)
     left = min(220, 16 + 7 * max(len(s) for s in labels))
-    panel = 240 if many else 520
-    width = left + panel * len(columns) + 16
-    height = _SVG_TOP + _SVG_ROW * len(shown) + 40 + (18 if hidden else 0) + (18 if many else 0)
+    panel = min(240 if many else 520, (_SVG_WIDTH - left - 16) // per_row)
+    width = left + panel * per_row + 16
+    block = _SVG_ROW * len(shown) + 40 + (18 if many else 0)  # one row of panels
+    height = _SVG_TOP + block * -(-len(columns) // per_row) + (18 if hidden else 0)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'font-family="sans-serif" font-size="12">',
         f'<rect width="{width}" height="{height}" fill="white"/>',
         f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14">{escape(title)}</text>',
     ]
-    for i, name in enumerate(labels):
-        y = _SVG_TOP + _SVG_ROW * i + _SVG_ROW / 2 + 4
-        out.append(f'<text x="{left - 6}" y="{y}" text-anchor="end">{escape(name)}</text>')
     for j, column in enumerate(columns):
+        top = _SVG_TOP + block * (j // per_row)
+        if j % per_row == 0:
+            for i, name in enumerate(labels):
+                y = top + _SVG_ROW * i + _SVG_ROW / 2 + 4
+                out.append(f'<text x="{left - 6}" y="{y}" text-anchor="end">{escape(name)}</text>')
         header = str(column) if many else None
-        out += _svg_panel(left + panel * j + 8, panel, shown[:, j], every[:, j], labels, header)
+        x0 = left + panel * (j % per_row) + 8
+        out += _svg_panel(x0, top, panel, shown[:, j], every[:, j], labels, header)
     if many:
         out.append(
             f'<text x="{width / 2}" y="{height - (26 if hidden else 8)}" text-anchor="middle" '
@@ -63,6 +114,7 @@ def coefficient_svg(coefs: pd.Series | pd.DataFrame, *, title: str, max_features
 
 def _svg_panel(
     x0: float,
+    top: float,
     panel: int,
     values: np.ndarray,
     column: np.ndarray,
@@ -75,11 +127,9 @@ def _svg_panel(
     half = (panel - 24) / 2
     mid = x0 + half
     if header is not None:
-        out.append(
-            f'<text x="{mid}" y="{_SVG_TOP - 8}" text-anchor="middle">{escape(header)}</text>'
-        )
+        out.append(f'<text x="{mid}" y="{top - 8}" text-anchor="middle">{escape(header)}</text>')
     for i, value in enumerate(values.tolist()):
-        y = _SVG_TOP + _SVG_ROW * i
+        y = top + _SVG_ROW * i
         if value == 0:
             cross = f'x="{mid}" y="{y + _SVG_ROW / 2 + 4}" text-anchor="middle" fill="#666"'
             out.append(f"<text {cross}>×</text>")
@@ -91,8 +141,8 @@ def _svg_panel(
             f'<rect x="{x:.1f}" y="{y + 3}" width="{length:.1f}" height="{_SVG_ROW - 6}" '
             f'fill="{color}"><title>{escape(labels[i])}: {value:.6g}</title></rect>'
         )
-    bottom = _SVG_TOP + _SVG_ROW * len(values)
-    out.append(f'<line x1="{mid}" y1="{_SVG_TOP}" x2="{mid}" y2="{bottom}" stroke="#444"/>')
+    bottom = top + _SVG_ROW * len(values)
+    out.append(f'<line x1="{mid}" y1="{top}" x2="{mid}" y2="{bottom}" stroke="#444"/>')
     out.append(f'<text x="{x0}" y="{bottom + 16}" fill="#444">{-scale:.3g}</text>')
     end = f'x="{x0 + 2 * half}" y="{bottom + 16}" text-anchor="end" fill="#444"'
     out.append(f"<text {end}>{scale:.3g}</text>")
@@ -109,8 +159,8 @@ def coefficient_plot(
     """Horizontal bars of coefficients sorted by magnitude; exact zeros are marked, not hidden.
 
     A DataFrame (one column per class) gets one panel per class, features in the same
-    order. With more than ``max_features`` features the largest are shown and the rest
-    counted in a note under the axis.
+    order, at most ``PANELS_PER_ROW`` panels to a row. With more than ``max_features``
+    features the largest are shown and the rest counted in a note under the axes.
     """
     table = coefs.to_frame() if isinstance(coefs, pd.Series) else coefs
     order = table.abs().max(axis=1).sort_values(ascending=False, kind="stable")
@@ -118,47 +168,59 @@ def coefficient_plot(
     labels = [str(n) for n in shown.index]
     hidden = len(table) - len(shown)
     panels = list(shown.columns)
-    fig = _coefficient_figure(labels, n_panels=len(panels), hidden=hidden)
-    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    fig, axes = _coefficient_axes(labels, n_panels=len(panels), hidden=hidden)
     y = np.arange(len(shown))
-    for ax, panel in zip(axes, panels, strict=True):
-        _coefficient_panel(ax, y, shown[panel].to_numpy(dtype=float), table[panel])
-        if len(panels) > 1:
-            ax.set_title(str(panel), fontsize="small")
-    axes[0].set_yticks(y, labels, fontsize="small")
+    many = len(panels) > 1
+    for i, (ax, panel) in enumerate(zip(axes, panels, strict=True)):
+        _coefficient_panel(ax, y, shown[panel].to_numpy(dtype=float), table[panel], many)
+        if i % PANELS_PER_ROW == 0:
+            ax.set_yticks(y, labels, fontsize=SMALL)
+            ax.set_ylabel("feature")
     axes[0].set_ylim(-0.7, len(shown) - 0.3)
-    axes[0].set_ylabel("feature")
-    if len(panels) == 1:
-        axes[0].set_title(title, fontsize="medium")
-    else:
+    if many:
         fig.suptitle(title, fontsize="medium")
+    else:
+        axes[0].set_title(title, fontsize="medium")
+    notes = ["coefficients on standardized features"] if many else []
     if hidden:
-        fig.text(
-            0.01, 0.01, f"{hidden} smaller coefficients not shown", fontsize="small", color="0.4"
-        )
+        notes.append(f"{hidden} smaller coefficients not shown")
+    if notes:
+        fig.text(0.01, 0.01, "; ".join(notes), fontsize=SMALL, color="0.4")
     return fig
 
 
-def _coefficient_figure(labels: list[str], *, n_panels: int, hidden: int) -> Figure:
-    """A figure sized for the labels and panels, margins set without a layout pass."""
-    panel_width = 7.5 if n_panels == 1 else 3.2
-    left = min(3.0, 0.5 + _INCH_PER_CHAR * max(len(s) for s in labels))
-    width = left + panel_width * n_panels + 0.3
-    height = max(3.0, 1.4 + 0.26 * len(labels))
-    fig = Figure(figsize=(width, height), dpi=100)
+def _coefficient_axes(labels: list[str], *, n_panels: int, hidden: bool) -> tuple[Figure, list]:
+    """A figure ``WIDTH`` wide and tall enough for the labels, its panels wrapped in rows of
+    ``PANELS_PER_ROW``; margins set in inches, without a costly layout pass."""
+    per_row = min(n_panels, PANELS_PER_ROW)
+    n_rows = -(-n_panels // per_row)
+    left = min(3.0, 0.5 + INCH_PER_CHAR * max(len(s) for s in labels))
+    many = n_panels > 1
+    top, bottom, gap = (0.9 if many else 0.55), (0.75 if hidden or many else 0.55), 0.95
+    height = max(3.0, top + bottom + n_rows * (0.3 + 0.26 * len(labels)) + (n_rows - 1) * gap)
+    fig = Figure(figsize=(WIDTH, height), dpi=DPI)
+    axes_height = (height - top - bottom - (n_rows - 1) * gap) / n_rows
     fig.subplots_adjust(
-        left=left / width,
-        right=1 - 0.3 / width,
-        top=1 - 0.55 / height,
-        bottom=(0.75 if hidden else 0.55) / height,
+        left=left / WIDTH,
+        right=1 - 0.3 / WIDTH,
+        top=1 - top / height,
+        bottom=bottom / height,
         wspace=0.08,
+        hspace=gap / axes_height,
     )
-    return fig
+    grid = fig.subplots(n_rows, per_row, sharey=True, squeeze=False).ravel()
+    for ax in grid[n_panels:]:
+        ax.remove()
+    return fig, list(grid[:n_panels])
 
 
-def _coefficient_panel(ax, y: np.ndarray, values: np.ndarray, column: pd.Series) -> None:
-    """Bars of the shown ``values``; zeros as crosses, counted over the whole ``column``."""
+def _coefficient_panel(
+    ax, y: np.ndarray, values: np.ndarray, column: pd.Series, many: bool
+) -> None:
+    """Bars of the shown ``values``; zeros as crosses, counted over the whole ``column`` (in
+    a legend, or in the panel's title when there is a panel per class)."""
     zero = values == 0
+    count = f"exactly zero: {int((column == 0).sum())} of {len(column)}"
     colors = np.where(values > 0, "tab:blue", "tab:red")
     ax.barh(y[~zero], values[~zero], color=colors[~zero])
     if zero.any():
@@ -168,16 +230,21 @@ def _coefficient_panel(ax, y: np.ndarray, values: np.ndarray, column: pd.Series)
             marker="x",
             color="0.4",
             zorder=3,
-            label=f"exactly zero: {int((column == 0).sum())} of {len(column)}",
+            label=count,
         )
-        ax.legend(loc="lower right", fontsize="small")
+    if many:
+        ax.set_title(f"{column.name}\n{count}", fontsize=SMALL)
+    elif zero.any():
+        ax.legend(loc="lower right", fontsize=SMALL)
     ax.axvline(0, color="0.3", linewidth=0.8)
-    ax.set_xlabel("coefficient (on standardized features)", fontsize="small")
+    xlabel = "coefficient" if many else "coefficient (on standardized features)"
+    ax.set_xlabel(xlabel, fontsize=SMALL)
+    ax.tick_params(labelsize=SMALL)
 
 
 def confusion_matrix_plot(y_true: pd.Series, y_pred: np.ndarray, *, labels: list, title: str):
     """Counts of true against predicted class."""
-    fig = Figure(figsize=(5.5, 4.5), dpi=100, layout="constrained")
+    fig = figure()
     ax = fig.add_subplot()
     ConfusionMatrixDisplay.from_predictions(
         y_true, y_pred, labels=labels, ax=ax, colorbar=False, cmap="Blues"
@@ -188,7 +255,7 @@ def confusion_matrix_plot(y_true: pd.Series, y_pred: np.ndarray, *, labels: list
 
 def roc_plot(y_true: pd.Series, proba: np.ndarray, *, classes: list, title: str) -> Figure:
     """ROC curve; one curve per class (one-vs-rest) for more than two classes."""
-    fig = Figure(figsize=(5.5, 4.5), dpi=100, layout="constrained")
+    fig = figure()
     ax = fig.add_subplot()
     shown = classes[1:] if len(classes) == 2 else classes
     for label in shown:
@@ -203,13 +270,13 @@ def roc_plot(y_true: pd.Series, proba: np.ndarray, *, classes: list, title: str)
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
     ax.set_title(title, fontsize="medium")
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=SMALL)
     return fig
 
 
 def predicted_vs_actual_plot(y: pd.Series, predicted: np.ndarray, *, title: str) -> Figure:
     """Out-of-fold predictions against the truth, with the diagonal."""
-    fig = Figure(figsize=(5.5, 5), dpi=100, layout="constrained")
+    fig = figure()
     ax = fig.add_subplot()
     ax.scatter(y, predicted, s=12, alpha=0.7)
     lo, hi = float(min(y.min(), predicted.min())), float(max(y.max(), predicted.max()))
@@ -217,13 +284,13 @@ def predicted_vs_actual_plot(y: pd.Series, predicted: np.ndarray, *, title: str)
     ax.set_xlabel(f"actual {y.name}")
     ax.set_ylabel("predicted (out of fold)")
     ax.set_title(title, fontsize="medium")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize=SMALL)
     return fig
 
 
 def residuals_plot(y: pd.Series, predicted: np.ndarray, *, title: str) -> Figure:
     """Residuals against predictions: structure here is what the linear model misses."""
-    fig = Figure(figsize=(6, 4.5), dpi=100, layout="constrained")
+    fig = figure()
     ax = fig.add_subplot()
     ax.scatter(predicted, y.to_numpy() - predicted, s=12, alpha=0.7)
     ax.axhline(0, color="0.3", linestyle="--", linewidth=1)

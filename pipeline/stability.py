@@ -40,6 +40,7 @@ from pipeline import interrupt
 from pipeline.config import Task
 from pipeline.evaluate import coefficients
 from pipeline.models import Candidate
+from pipeline.plots import SMALL, figure
 from pipeline.search import CVSetup
 
 COLUMNS = ("share_nonzero", "sign_agreement", "coef_mean", "coef_std")
@@ -162,12 +163,12 @@ def stability_plot(stab: Stability, *, title: str, max_features: int = 30) -> Fi
     shown = table.loc[order.index[:max_features]].iloc[::-1]
     hidden = len(table) - len(shown)
     height = max(3.0, 1.6 + 0.26 * len(shown))
-    fig = Figure(figsize=(11, height), dpi=100, layout="constrained")
+    fig = figure(height=height)
     left, right = fig.subplots(1, 2, sharey=True, width_ratios=[1, 1.3])
     y = np.arange(len(shown))
     _share_panel(left, y, shown, stab)
     _coefficient_panel(right, y, shown, stab.several_classes)
-    left.set_yticks(y, [str(n) for n in shown.index], fontsize="small")
+    left.set_yticks(y, [str(n) for n in shown.index], fontsize=SMALL)
     left.set_ylim(-0.7, len(shown) - 0.3)
     left.set_ylabel("feature")
     note = f"\n(most stable {len(shown)} features shown, {hidden} more hidden)" if hidden else ""
@@ -198,9 +199,9 @@ def _share_panel(ax, y: np.ndarray, shown: pd.DataFrame, stab: Stability) -> Non
         )
         handles.append(marker)
     ax.set_xlim(0, 1.02)
-    ax.set_xlabel(f"share of the {stab.n_folds} CV folds with a non-zero coefficient")
+    ax.set_xlabel(f"share of the {stab.n_folds} CV folds\nwith a non-zero coefficient")
     if handles:
-        ax.figure.legend(handles=handles, loc="outside lower center", ncols=4, fontsize="small")
+        ax.figure.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=SMALL)
 
 
 def _coefficient_panel(ax, y: np.ndarray, shown: pd.DataFrame, several: bool) -> None:
@@ -208,4 +209,4 @@ def _coefficient_panel(ax, y: np.ndarray, shown: pd.DataFrame, several: bool) ->
     ax.errorbar(mean, y, xerr=spread, fmt="o", color="0.2", ecolor="0.5", markersize=4, capsize=2)
     ax.axvline(0, color="0.3", linewidth=0.8)
     what = "norm across classes" if several else "coefficient"
-    ax.set_xlabel(f"{what}: mean ± sd over the folds (standardized features)")
+    ax.set_xlabel(f"{what}: mean ± sd over the folds\n(standardized features)")
