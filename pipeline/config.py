@@ -59,6 +59,7 @@ class DataConfig:
     max_categories: int = 50
     drop: list[str] = field(default_factory=list)
     numeric: list[str] = field(default_factory=list)
+    categorical: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -173,6 +174,7 @@ class TrackingConfig:
     artifact_location: str | None = None
     experiment_name: str = "regularization"
     log_trial_models: bool = True
+    connect_timeout: float = 10.0  # seconds the stores have to answer at start
 
 
 class Job(StrEnum):
@@ -183,6 +185,7 @@ class Job(StrEnum):
     retrain = "retrain"  # the same, unattended: locked, skipped when nothing changed
     rollback = "rollback"  # move the champion alias back to the previous champion
     predict = "predict"  # score a table with the champion
+    verify = "verify"  # check the champion's files are those registered (make serve)
 
 
 @dataclass

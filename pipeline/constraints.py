@@ -17,6 +17,7 @@ from pipeline.config import (
     METRICS_BY_TASK,
     PROJECT_ROOT,
     Config,
+    CsvData,
     DataConfig,
     HoldoutConfig,
     Job,
@@ -26,6 +27,7 @@ from pipeline.config import (
     SeedRegressionData,
     SplitConfig,
     Task,
+    TrackingConfig,
 )
 from pipeline.errors import UserError, require
 
@@ -103,6 +105,7 @@ RULES: tuple[Rule, ...] = (
     ),
     (RegistryConfig, "registry.min_improvement", ">= 0", lambda s: s.min_improvement >= 0),
     (HoldoutConfig, "holdout.n_bootstrap", ">= 1", lambda s: s.n_bootstrap >= 1),
+    (TrackingConfig, "tracking.connect_timeout", "> 0", lambda s: s.connect_timeout > 0),
     (
         SearchConfig,
         "search.stability_bootstrap",
@@ -154,9 +157,26 @@ def _check_rules(cfg: Config) -> None:
             require(test(section), key, condition.format(s=section), value)
 
 
+def _check_data_columns(data: DataConfig) -> None:
+    """A column declared categorical is neither declared numeric, dropped, nor the target."""
+    for other, listed in (("data.numeric", data.numeric), ("data.drop", data.drop)):
+        both = [c for c in data.categorical if c in listed]
+        if both:
+            raise UserError(
+                f"data.categorical: column {both[0]!r} is also listed in {other}; "
+                "list it in one of them"
+            )
+    if isinstance(data, CsvData) and data.target in data.categorical:
+        raise UserError(
+            f"data.categorical: column {data.target!r} is the target (data.target); "
+            "set data.task=classification to take its values as classes"
+        )
+
+
 def validate(cfg: Config) -> Config:
     """Check value ranges and return a copy with every store location made absolute."""
     _check_rules(cfg)
+    _check_data_columns(cfg.data)
     if cfg.job == Job.predict:
         require(bool(cfg.predict.input), "predict.input", "a file path", cfg.predict.input)
         require(bool(cfg.predict.output), "predict.output", "a file path", cfg.predict.output)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
-from dataclasses import asdict, dataclass, fields, replace
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -28,6 +30,9 @@ log = logging.getLogger(__name__)
 
 
 MAX_CLASS_VALUES = 10  # an integer target with at most this many values is a class label
+MIN_ID_ROWS = 20  # fewer distinct whole numbers than this are not taken for an id
+_ID_NAME = re.compile(r"(?:^|[\W_])(?:id|key|idx|index|uuid)$", re.IGNORECASE)
+_ID_CAMEL = re.compile(r"[a-z](?:Id|ID)$")  # userId, customerID
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class Dataset:
     source: str
     task: Task = Task.regression
     n_rows_dropped: int = 0
+    # The source's row of each row of X (None: the same), to name it in messages.
+    positions: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def classes(self) -> list:
@@ -50,6 +57,22 @@ class Dataset:
     def digest(self) -> str:
         """A short content hash of features, target and column names (hashed once)."""
         return digest(self.X, self.y)
+
+    def row_label(self, i: int) -> str:
+        """Where row ``i`` of ``X`` is in the source: ``line N`` of a CSV file (its header is
+        line 1, so the first data row is line 2), else ``row N`` counted from 0 as in pandas."""
+        position = int(i if self.positions is None else self.positions[i])
+        if not self.source.lower().endswith(".csv"):
+            return f"row {position}"
+        lines = self.record_lines
+        if len(lines) != len(self.X) + self.n_rows_dropped:  # not the file pandas read
+            return f"line {position + 2}"
+        return f"line {lines[position]}"
+
+    @cached_property
+    def record_lines(self) -> list[int]:
+        """The line each data row of a CSV source starts on (read when a message needs it)."""
+        return csv_record_lines(Path(self.source))
 
 
 def digest(X: pd.DataFrame, y: pd.Series) -> str:
@@ -72,7 +95,38 @@ def load(cfg: DataConfig) -> Dataset:
         ds = _table(cfg)
     else:
         raise TypeError(f"no loader for {type(cfg).__name__}")
-    return replace(ds, task=infer_task(ds.y, cfg.task))
+    ds = replace(ds, task=infer_task(ds.y, cfg.task))
+    for column in cfg.categorical:
+        if column == ds.y.name:
+            raise UserError(f"data.categorical: column {column!r} is the target (data.target)")
+        if column not in ds.X.columns:
+            raise UserError(
+                f"data.categorical: column {column!r} is not a feature column of {ds.source}"
+            )
+    return replace(ds, X=as_categories(ds.X, cfg.categorical)) if cfg.categorical else ds
+
+
+def as_categories(X: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``X`` with the number-valued ``columns`` as text, so that they are one-hot encoded:
+    3, 3.0 and "3" all read "3"; missing values stay missing. Booleans, text and pandas
+    categories are categories already and are left as they are, as is text in an object
+    column. A model trained on such a column wants the same text at prediction time: pass
+    the raw rows of its categorical columns through this first."""
+    convert = [
+        c
+        for c in columns
+        if pd.api.types.is_object_dtype(X[c])
+        or (pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c]))
+    ]
+    if not convert:
+        return X
+    return X.assign(**{c: X[c].map(_as_text, na_action="ignore") for c in convert})
+
+
+def _as_text(value) -> str:
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)  # text as it is: "03" stays "03"
 
 
 def infer_task(y: pd.Series, task: Task = Task.auto) -> Task:
@@ -161,7 +215,11 @@ def _table(cfg: CsvData) -> Dataset:
     if frame.empty and len(frame.columns) == 0:
         raise UserError(f"data.path: {path} has no columns")
     columns = [str(c) for c in frame.columns]
-    for key, listed in (("data.drop", cfg.drop), ("data.numeric", cfg.numeric)):
+    for key, listed in (
+        ("data.drop", cfg.drop),
+        ("data.numeric", cfg.numeric),
+        ("data.categorical", cfg.categorical),
+    ):
         unknown = [c for c in listed if c not in columns]
         if unknown:
             raise UserError(f"{key}: column {unknown[0]!r} not found in {path}")
@@ -186,7 +244,25 @@ def _table(cfg: CsvData) -> Dataset:
         log.warning("dropped %d row(s) of %s whose target %r is missing", dropped, path, cfg.target)
     X = frame.loc[keep, features].reset_index(drop=True)
     y = y[keep].reset_index(drop=True)
-    return Dataset(X, y, path.stem, str(path), n_rows_dropped=dropped)
+    positions = np.flatnonzero(keep.to_numpy()) if dropped else None
+    return Dataset(X, y, path.stem, str(path), n_rows_dropped=dropped, positions=positions)
+
+
+def csv_record_lines(path: Path) -> list[int]:
+    """The line on which each data row of a CSV file starts, as pandas reads the file (blank
+    lines skipped, a quoted value may span lines); empty if the file cannot be read."""
+    starts: list[int] = []
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            end = 0
+            for record in reader:
+                if record:
+                    starts.append(end + 1)
+                end = reader.line_num
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+    return starts[1:]  # the first record is the header
 
 
 def feature_kinds(X: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -194,3 +270,24 @@ def feature_kinds(X: pd.DataFrame) -> tuple[list[str], list[str]]:
     categorical = list(X.select_dtypes(include=["object", "str", "category", "bool"]).columns)
     numeric = [c for c in X.columns if c not in categorical]
     return numeric, categorical
+
+
+def numeric_ids(X: pd.DataFrame, *, declared: Sequence[str] = ()) -> list[str]:
+    """Numeric columns (but those ``declared`` numeric) that are most likely ids: different
+    whole numbers in at least ``MIN_ID_ROWS`` rows that run nearly without gaps (so many
+    different values of a measurement in so narrow a range would repeat) or whose name
+    reads like an id. Measurements are often all different too, but rarely whole numbers."""
+    found = []
+    for column in feature_kinds(X)[0]:
+        values = X[column].dropna()
+        if column in declared or len(values) < MIN_ID_ROWS or values.nunique() < len(values):
+            continue
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        numbers = values.to_numpy(dtype=float)
+        if not (np.isfinite(numbers).all() and (numbers == np.round(numbers)).all()):
+            continue
+        dense = numbers.max() - numbers.min() < 2 * len(numbers)
+        if dense or _ID_NAME.search(str(column)) or _ID_CAMEL.search(str(column)):
+            found.append(column)
+    return found

@@ -31,6 +31,9 @@ def dataset_input(
     with warnings.catch_warnings():
         # A local path matches two of MLflow's source types, which it warns about.
         warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
+        # MLflow's hint that integer columns cannot hold missing values is about model
+        # signatures (see trial_log.signature); this schema describes the data only.
+        warnings.filterwarnings("ignore", message=".*Inferred schema contains integer column")
         ds = mlflow.data.from_pandas(
             schema_rows(frame),
             source=dataset.source if "/" in dataset.source else None,
@@ -39,8 +42,8 @@ def dataset_input(
             # Ours: MLflow's own digest trips over pandas 3's string columns.
             digest=data.digest(X, y),
         )
-    profile = mlflow.data.from_pandas(frame, name=dataset.name, digest="-").profile
-    entity = mlflow.entities.Dataset(**{**ds.to_dict(), "profile": json.dumps(profile)})
+        profile = mlflow.data.from_pandas(frame, name=dataset.name, digest="-").profile
+        entity = mlflow.entities.Dataset(**{**ds.to_dict(), "profile": json.dumps(profile)})
     return DatasetInput(entity, tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])
 
 

@@ -130,3 +130,118 @@ def test_feature_kinds_sees_pandas_3_strings_booleans_and_categories():
         }
     )
     assert feature_kinds(X) == (["n"], ["s", "o", "b", "c"])
+
+
+def test_declared_categories_become_text_whatever_their_values():
+    from pipeline.data import as_categories
+
+    X = pd.DataFrame(
+        {
+            "ints": [3, 4, 8],
+            "floats": [3.0, np.nan, 8.5],
+            "mixed": pd.Series([3, "03", "rotary"], dtype=object),
+            "flag": [True, False, True],
+            "n": [1.0, 2.0, 3.0],
+        }
+    )
+    out = as_categories(X, ["ints", "floats", "mixed", "flag"])
+    assert out["ints"].tolist() == ["3", "4", "8"]
+    assert out["floats"].iloc[0] == "3" and pd.isna(out["floats"].iloc[1])
+    assert out["floats"].iloc[2] == "8.5"
+    assert out["mixed"].tolist() == ["3", "03", "rotary"]  # text stays as written
+    assert out["flag"].tolist() == [True, False, True]
+    assert feature_kinds(out) == (["n"], ["ints", "floats", "mixed", "flag"])
+    assert as_categories(X, []) is X
+
+
+def test_data_categorical_makes_a_column_of_numbers_categorical(tmp_path, table):
+    table["cyl"] = [4, 6, 8] * 20
+    path = tmp_path / "cars.csv"
+    table.to_csv(path, index=False)
+    assert "cyl" in feature_kinds(load(CsvData(path=str(path), target="price")).X)[0]
+    ds = load(CsvData(path=str(path), target="price", categorical=["cyl", "rooms"]))
+    numeric, categorical = feature_kinds(ds.X)
+    assert categorical == ["rooms", "city", "cyl"] and numeric == ["size", "noise"]
+    assert sorted(ds.X["cyl"].unique()) == ["4", "6", "8"]
+    assert set(ds.X["rooms"]) <= {"1", "2", "3", "4", "5"}  # floats 1.0 ... 5.0 in the file
+    wine = load(WineData(categorical=["magnesium"]))
+    assert "magnesium" in feature_kinds(wine.X)[1]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"categorical": ["cylinders"]}, r"data.categorical: column 'cylinders' not found in"),
+        (
+            {"categorical": ["city"], "features": ["size"]},
+            r"data.categorical: column 'city' is not a feature column of .*houses.csv",
+        ),
+    ],
+)
+def test_a_declared_category_that_is_not_a_feature_is_named(tmp_path, table, kwargs, message):
+    path = tmp_path / "houses.csv"
+    table.to_csv(path, index=False)
+    with pytest.raises(UserError, match=message):
+        load(CsvData(path=str(path), target="price", **kwargs))
+
+
+def test_a_declared_category_of_a_bundled_data_set_is_checked_too():
+    with pytest.raises(UserError, match=r"data.categorical: column 'target' is the target"):
+        load(WineData(categorical=["target"]))
+    with pytest.raises(UserError, match=r"column 'colour' is not a feature column of sklearn"):
+        load(WineData(categorical=["colour"]))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["data.numeric=[cyl]"], r"data.categorical: column 'cyl' is also listed in data.numeric"),
+        (["data.drop=[cyl]"], r"data.categorical: column 'cyl' is also listed in data.drop"),
+        (["data.target=cyl"], r"data.categorical: column 'cyl' is the target \(data.target\)"),
+    ],
+)
+def test_data_categorical_is_checked_against_the_other_lists(make_config, overrides, message):
+    from pipeline import constraints
+
+    base = ["data=csv", "data.path=cars.csv", "data.target=mpg", "data.categorical=[cyl]"]
+    cfg = make_config(*base, *overrides)
+    assert cfg.data.categorical == ["cyl"]
+    with pytest.raises(UserError, match=message):
+        constraints.validate(cfg)
+
+
+def test_rows_of_a_csv_file_are_named_by_their_line(tmp_path):
+    path = tmp_path / "t.csv"
+    # A blank line (skipped by pandas) and a quoted value over two lines; row 2 has no target.
+    path.write_text('a,b,y\n1,x,1.5\n\n2,"two\nlines",2.5\n3,z,\n4,w,3.5\n')
+    ds = load(CsvData(path=str(path), target="y"))
+    assert ds.X["a"].tolist() == [1, 2, 4] and ds.n_rows_dropped == 1
+    assert [ds.row_label(i) for i in range(3)] == ["line 2", "line 4", "line 7"]
+    unread = type(ds)(ds.X, ds.y, "t", str(tmp_path / "gone.csv"))
+    assert unread.row_label(2) == "line 4"  # no file to read: header + row
+    parquet = tmp_path / "t.parquet"
+    pd.read_csv(path).to_parquet(parquet)
+    assert load(CsvData(path=str(parquet), target="y")).row_label(2) == "row 3"
+
+
+def test_numeric_ids_are_whole_numbers_all_different_without_gaps_or_named_so():
+    from pipeline.data import numeric_ids
+
+    rng = np.random.default_rng(0)
+    n = 60
+    X = pd.DataFrame(
+        {
+            "row": np.arange(n),
+            "whole_floats": np.arange(n) * 1.0 + 1000,
+            "customer_id": rng.choice(10**6, n, replace=False),
+            "userId": rng.choice(10**6, n, replace=False),
+            "weight": rng.choice(np.arange(1500, 2500), n, replace=False),
+            "income": rng.normal(50, 10, n),
+            "age": rng.integers(18, 80, n),
+            "paid": rng.choice(10**6, n, replace=False),
+            "flag": [True, False] * 30,
+        }
+    )
+    assert numeric_ids(X) == ["row", "whole_floats", "customer_id", "userId"]
+    assert numeric_ids(X, declared=["row"]) == ["whole_floats", "customer_id", "userId"]
+    assert numeric_ids(X.head(19)) == []

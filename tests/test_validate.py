@@ -60,7 +60,7 @@ def _duplicate_columns(X, y):
 @pytest.mark.parametrize(
     ("breaker", "message"),
     [
-        (_nan_in_a, r"missing values in t.csv: 'a' \(2\)"),
+        (_nan_in_a, r"missing values in t.csv: 'a' \(2, first line 5\)"),
         (_inf_in_b, r"column 'b' in t.csv has 1 infinite values"),
         (_text_target, r"data.target: column 'y' in t.csv is not numeric \(value 'a'\)"),
         (_duplicate_columns, r"column 'a' appears more than once"),
@@ -146,7 +146,7 @@ def test_high_cardinality_category_is_refused_above_the_limit():
 def test_declared_numeric_column_with_text_names_the_value():
     X, y = _good()
     X = X.assign(price=["1.5"] * 19 + ["n/a"]).astype({"price": "str"})
-    with pytest.raises(UserError, match=r"data.numeric: column 'price' .* holds 'n/a' \(row 19\)"):
+    with pytest.raises(UserError, match=r"data.numeric: column 'price' .* holds 'n/a' \(line 21\)"):
         _check(_dataset(X, y), numeric=["price"])
 
 
@@ -168,7 +168,110 @@ def test_numbers_with_a_stray_word_are_named_not_treated_as_categories():
     X, y = _good(40)
     size = [str(v) for v in range(40)]
     size[7] = "unknown"
-    with pytest.raises(UserError, match=r"'size' in t.csv is numeric but for 'unknown' \(row 7\)"):
+    with pytest.raises(UserError, match=r"'size' in t.csv is numeric but for 'unknown' \(line 9\)"):
         _check(_dataset(X.assign(size=size), y))
     codes = X.assign(code=[f"{i % 4:02d}" for i in range(40)])  # text of digits: categories
     assert "code" in _check(_dataset(codes, y)).X
+
+
+def test_every_problem_of_a_table_is_named_in_one_error():
+    X, y = _good(40)
+    X.loc[[3, 5], "a"] = np.nan
+    X.loc[0, "b"] = np.inf
+    size = [str(v) for v in range(40)]
+    size[7] = "unknown"
+    X = X.assign(size=size, user=[f"u{i}" for i in range(40)], copy=y)
+    with pytest.raises(UserError) as caught:
+        _check(_dataset(X, y), max_categories=10)
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "data: 5 problems in t.csv:"
+    assert lines[1:] == [
+        "  data: missing values: 'a' (2, first line 5); "
+        "set data.missing=impute to fill them inside the model",
+        "  data: column 'b' has 1 infinite values",
+        "  data: column 'size' is numeric but for 'unknown' (line 9); fix those values, list the "
+        "column in data.numeric to have them named, or declare it a category with "
+        "data.categorical=[size]",
+        "  data: column 'user' looks like an id (every value is different); "
+        "list it in data.drop or leave it out of data.features",
+        "  data: column 'copy' is a copy of the target 'y' (leakage); drop it with data.drop",
+    ]
+
+
+def test_a_table_too_small_is_a_problem_of_the_table_among_the_others():
+    X, y = _good(5)
+    X.loc[1, "a"] = np.inf
+    with pytest.raises(UserError, match=r"2 problems in t.csv:\n") as caught:
+        _check(_dataset(X, y))
+    assert "\n  data: the table has 5 rows; with split.test_size=0.2" in str(caught.value)
+
+
+def test_rows_are_lines_of_a_csv_file_and_rows_of_other_sources():
+    X, y = _good(40)
+    size = [str(v) for v in range(40)]
+    size[7] = "unknown"
+    X = X.assign(size=size)
+    for source, where in (("t.parquet", "row 7"), ("sklearn.datasets.load_wine", "row 7")):
+        with pytest.raises(UserError, match=rf"'unknown' \({where}\)"):
+            _check(Dataset(X, y, "t", source))
+    # Rows of a missing target were left out: the row is the source's, not X's.
+    shifted = Dataset(X, y, "t", "t.parquet", n_rows_dropped=3, positions=np.arange(40) + 3)
+    with pytest.raises(UserError, match=r"'unknown' \(row 10\)"):
+        _check(shifted)
+
+
+def test_a_declared_category_of_numbers_and_words_is_not_refused():
+    from pipeline.data import as_categories
+
+    X, y = _good(40)
+    cyl = [3, 4, 5, 6, 8] * 8
+    cyl[32] = "rotary"
+    X = X.assign(cyl=pd.Series(cyl, dtype=object))
+    with pytest.raises(UserError, match=r"data.categorical=\[cyl\]"):
+        _check(_dataset(X, y))
+    declared = _dataset(as_categories(X, ["cyl"]), y)
+    assert "cyl" in _check(declared, categorical=["cyl"]).X
+
+
+def _nested(n: int = 20) -> pd.DataFrame:
+    X, _ = _good(n)
+    return X.assign(
+        tags=[np.array([1, 2]) if i % 2 else np.array([3]) for i in range(n)],
+        where=[{"x": i, "y": 1} for i in range(n)],
+    )
+
+
+def test_nested_columns_are_named_not_a_crash():
+    X, y = _good()
+    with pytest.raises(UserError) as caught:
+        _check(_dataset(_nested(), y))
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "data: 2 problems in t.csv:"
+    assert lines[1] == (
+        "  data: column 'tags' holds lists (a nested Parquet type); "
+        "flatten it or list it in data.drop"
+    )
+    assert lines[2].startswith("  data: column 'where' holds structs")
+    with pytest.raises(UserError, match=r"data.target: column 'tags' in t.csv holds lists"):
+        _check(_dataset(X, _nested()["tags"].rename("tags"), Task.classification))
+
+
+def test_a_numeric_id_is_named_in_a_warning_unless_declared_numeric(caplog):
+    X, y = _good(40)
+    X = X.assign(row=np.arange(100, 140), grams=np.linspace(1, 2, 40) ** 2)
+    assert "row" in _check(_dataset(X, y)).X  # kept: it may be a count or a year
+    warned = [r.getMessage() for r in caplog.records if "looks like an id" in r.getMessage()]
+    assert warned == [
+        "column 'row' of t.csv looks like an id (every value is a different whole number); "
+        "list it in data.drop, or in data.numeric if it is a measurement"
+    ]
+    caplog.clear()
+    _check(_dataset(X, y), numeric=["row"])
+    assert "looks like an id" not in caplog.text
+
+
+def test_a_table_with_errors_reports_them_not_the_id_warning(caplog):
+    X, y = _nan_in_a(*_good(40))
+    with pytest.raises(UserError, match=r"missing values"):
+        _check(_dataset(X.assign(row=np.arange(40)), y))
+    assert "looks like an id" not in caplog.text
