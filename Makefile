@@ -43,14 +43,16 @@ rollback: $(STAMP) ## Move the champion back a version: make rollback MODEL=name
 predict: $(STAMP) ## Score a table with the champion: make predict INPUT=in.csv OUTPUT=out.csv [MODEL=name]
 	$(PY) -m pipeline job=predict predict.input=$(INPUT) predict.output=$(OUTPUT) $(if $(MODEL),registry.model_name=$(MODEL)) $(ARGS)
 
-serve: $(STAMP) ## Serve the champion over HTTP at 127.0.0.1:5001 (MODEL=name)
+serve: $(STAMP) ## Serve the champion over HTTP at 127.0.0.1:5001 (MODEL=name), once its files check out
+	$(PY) -m pipeline job=verify tracking.uri=$(TRACKING_URI) registry.model_name=$(or $(MODEL),seed_regression)
 	@echo "POST http://127.0.0.1:$(SERVE_PORT)/invocations  (Ctrl-C to stop)"
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" MLFLOW_TRACKING_URI=$(TRACKING_URI) $(VENV)/bin/mlflow models serve \
 		-m models:/$(or $(MODEL),seed_regression)@champion --env-manager local --host 127.0.0.1 --port $(SERVE_PORT)
 
 ui: $(STAMP) ## Start the MLflow UI on the embedded store at 127.0.0.1:5000 (UI_PORT=... to change)
-	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT)  (ready in about 10 s; Ctrl-C to stop)"
-	PYTHONWARNINGS=ignore::DeprecationWarning $(VENV)/bin/mlflow ui --backend-store-uri $(TRACKING_URI) \
+	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT)/#/experiments?workflowType=machine_learning  (ready in about 10 s; Ctrl-C to stop)"
+	PYTHONWARNINGS='ignore::DeprecationWarning,ignore:starlette.middleware.wsgi is deprecated:UserWarning' \
+		$(VENV)/bin/mlflow ui --backend-store-uri $(TRACKING_URI) \
 		--host 127.0.0.1 --port $(UI_PORT) --workers 1
 
 DASHBOARD_PORT ?= 8080

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from pipeline import interrupt
 from pipeline.lock import Locked
 
 EXIT_USER_ERROR = 2
 EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
+EXIT_IO = 74  # EX_IOERR: a store could not be written mid-run
 
 
 def _dispatch(cfg) -> int:
@@ -31,16 +33,8 @@ def _dispatch(cfg) -> int:
             f"v{result.version} to {result.output}"
         )
         return 0
-    if cfg.job == Job.rollback:
-        from pipeline import config, constraints, registry, tracking
-
-        cfg = constraints.validate(cfg)
-        tracker = tracking.Tracker.from_config(cfg.tracking)
-        name = config.model_name(cfg)
-        interrupt.check()
-        old, new = registry.rollback(tracker, name, reason=cfg.registry.reason)
-        print(f"champion of {name}: version {old} -> {new}")
-        return 0
+    if cfg.job in (Job.verify, Job.rollback):
+        return _registry_job(cfg)
     from pipeline import tune
     from pipeline.summary import StudySummary, WorkerSummary
 
@@ -58,6 +52,25 @@ def _dispatch(cfg) -> int:
     promotion = summary.promotion if isinstance(summary, StudySummary) else None
     rejected = promotion is not None and promotion.status == "rejected"
     return cfg.registry.reject_exit_code if rejected else 0
+
+
+def _registry_job(cfg) -> int:
+    """``job=verify`` (the champion's files are those registered) or ``job=rollback``."""
+    from pipeline import config, constraints, registry
+    from pipeline.config import Job
+    from pipeline.model_store import Registry
+
+    cfg = constraints.validate(cfg)
+    store = Registry.open(cfg.tracking.uri, timeout=cfg.tracking.connect_timeout)
+    name = config.model_name(cfg)
+    if cfg.job == Job.verify:
+        version = store.verify(name, cfg.predict.alias)
+        print(f"{name}@{cfg.predict.alias} is version {version}: its files are the ones registered")
+        return 0
+    interrupt.check()
+    old, new = registry.rollback(store, name, reason=cfg.registry.reason)
+    print(f"champion of {name}: version {old} -> {new}")
+    return 0
 
 
 def _one_line(exc: BaseException) -> str:
@@ -103,6 +116,26 @@ def _user_error(exc: BaseException) -> SystemExit:
     return SystemExit(EXIT_USER_ERROR)
 
 
+def _scrub_hydra_files(job) -> None:
+    """Hydra saved the config and the overrides as given (``.hydra/*.yaml``); the
+    passwords of store URLs in them are masked, as everywhere else the pipeline writes."""
+    from dataclasses import asdict
+
+    from hydra.core.hydra_config import HydraConfig
+
+    from pipeline import stores
+
+    secrets = stores.passwords(asdict(job))
+    hydra = HydraConfig.get()
+    if not secrets or hydra.output_subdir is None:
+        return
+    for path in (Path(hydra.runtime.output_dir) / hydra.output_subdir).glob("*.yaml"):
+        text = path.read_text()
+        for secret in sorted(secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        path.write_text(text)
+
+
 def main() -> int:
     # Hydra re-raises composition errors instead of printing them, so they are reported here.
     os.environ["HYDRA_FULL_ERROR"] = "1"
@@ -111,8 +144,8 @@ def main() -> int:
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    from pipeline import config, constraints
-    from pipeline.errors import UserError
+    from pipeline import config, constraints, log_pool
+    from pipeline.errors import StoreWriteError, UserError
 
     config.register_configs()
 
@@ -121,6 +154,7 @@ def main() -> int:
         # Raised inside the job, an exception would make Hydra print its own lines first.
         try:
             job = OmegaConf.to_object(cfg)
+            _scrub_hydra_files(job)
             constraints.check_known_keys(
                 OmegaConf.to_container(cfg, resolve=False, throw_on_missing=False), job
             )
@@ -130,6 +164,12 @@ def main() -> int:
         except Locked as exc:
             print(f"locked: another retraining job is running ({exc})", file=sys.stderr)
             raise SystemExit(EXIT_LOCKED) from None
+        except (StoreWriteError, OSError) as exc:  # mid-run: a full disk, a read-only folder
+            text = " ".join(str(exc).split()) or type(exc).__name__
+            print(f"error: writing the stores failed: {text}", file=sys.stderr)
+            raise SystemExit(EXIT_IO) from None
+        finally:
+            log_pool.discard()  # idle workers need not finish starting before the job ends
         if code:
             raise SystemExit(code)
 

@@ -6,7 +6,7 @@ import logging
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
-from pipeline import config, evaluate, interrupt, registry, tracking
+from pipeline import config, evaluate, interrupt, progress, registry, tracking
 from pipeline.summary import Promotion, StudySummary
 from pipeline.uncertainty import Predictions
 
@@ -36,28 +36,25 @@ def promote(
     interrupt.check()  # a signal during the search stops here: no alias moves
     name = config.model_name(cfg, dataset.name)
     metric = cfg.registry.metric or config.default_gate_metric(dataset.task, len(dataset.classes))
-    decision, evidence = registry.promote(
-        tracker,
-        name=name,
-        metric=metric,
-        min_improvement=cfg.registry.min_improvement,
-        summary=summary,
-        version_tags={
-            **digests,
-            **tracking.git_tags(config.PROJECT_ROOT),
-            "cv_score": summary.best.cv_score,
-            **{f"test_{k}": v for k, v in summary.holdout["best"].items()},
-            "parent_run_id": summary.parent_run_id,
-            "study": summary.study,
-        },
-        X_test=parts.X_test,
-        predictions=predictions or _predictions(cfg, tracker, summary, parts, setup),
-        bootstrap=cfg.holdout,
-        force=cfg.registry.force,
-    )
+    with progress.phase(f"registry: registering the model as {name}; the promotion gate"):
+        decision, evidence = registry.promote(
+            tracker,
+            name=name,
+            metric=metric,
+            min_improvement=cfg.registry.min_improvement,
+            summary=summary,
+            version_tags=_version_tags(summary, digests),
+            X_test=parts.X_test,
+            predictions=predictions or _predictions(cfg, tracker, summary, parts, setup),
+            bootstrap=cfg.holdout,
+            force=cfg.registry.force,
+        )
     record = _record(decision, evidence)
+    promotion = Promotion(model=name, **asdict(decision))
+    tracker.tag_version(name, decision.version, record.tags)
     tracker.log_decision(
         summary.parent_run_id,
+        promotion,
         tags={
             "promotion": decision.status,
             "promotion_reason": decision.reason,
@@ -66,9 +63,19 @@ def promote(
         },
         metrics=record.metrics,
     )
-    tracker.tag_version(name, decision.version, record.tags)
     log.info("registry: %s v%s %s: %s", name, decision.version, decision.status, decision.reason)
-    return replace(summary, promotion=Promotion(model=name, **asdict(decision)))
+    return replace(summary, promotion=promotion)
+
+
+def _version_tags(summary: StudySummary, digests: dict[str, str]) -> dict[str, object]:
+    return {
+        **digests,
+        **tracking.git_tags(config.PROJECT_ROOT),
+        "cv_score": summary.best.cv_score,
+        **{f"test_{k}": v for k, v in summary.holdout["best"].items()},
+        "parent_run_id": summary.parent_run_id,
+        "study": summary.study,
+    }
 
 
 def _predictions(

@@ -1,4 +1,5 @@
-"""The one exception type for mistakes a user can fix: bad config, bad data, missing files."""
+"""The exception types the entry point reports in one line: mistakes a user can fix (bad
+config, bad data, missing files; exit 2) and stores that could not be written mid-run."""
 
 
 class UserError(Exception):
@@ -9,3 +10,8 @@ def require(ok: bool, key: str, condition: str, value: object) -> None:
     """Raise ``The '<key>' parameter must be <condition>. Got <value> instead.`` unless ok."""
     if not ok:
         raise UserError(f"The '{key}' parameter must be {condition}. Got {value!r} instead.")
+
+
+class StoreWriteError(Exception):
+    """A store could not be written mid-run (a full disk, a folder made read-only): the
+    entry point prints the message and exits 74; the runs are ended as FAILED."""

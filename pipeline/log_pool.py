@@ -23,17 +23,21 @@ from concurrent.futures import ProcessPoolExecutor
 WORKERS = max(1, min(2, len(os.sched_getaffinity(0)) - 1))
 
 _pool: ProcessPoolExecutor | None = None
+_quit = None  # an Event the workers watch: set, they exit at once (see discard)
+_used = False  # a task was submitted: the workers may be logging
 
 
 def start() -> ProcessPoolExecutor:
     """The workers, started now if they are not running yet."""
-    global _pool
+    global _pool, _quit
     if _pool is None:
+        context = multiprocessing.get_context("spawn")
+        _quit = context.Event()
         _pool = ProcessPoolExecutor(
             max_workers=WORKERS,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=context,
             initializer=_start_worker,
-            initargs=(os.getpid(),),
+            initargs=(os.getpid(), _quit),
         )
         for _ in range(WORKERS):  # a pool spawns a worker per task it cannot hand out
             _pool.submit(time.sleep, 0.05)
@@ -49,9 +53,25 @@ def stop() -> None:
         _pool = None
 
 
-def _start_worker(job_pid: int) -> None:
+def submit(fn, /, *args):
+    """Run ``fn(*args)`` in a worker; its future."""
+    global _used
+    _used = True
+    return start().submit(fn, *args)
+
+
+def discard() -> None:
+    """The job is ending. Workers that were never given a task (a finished study, a user
+    error) exit now, even in their start-up, instead of the job's exit waiting for their
+    imports; others finish the task they are running, as after ``stop``."""
+    if _quit is not None and _pool is not None and not _used:
+        _quit.set()
+    stop()
+
+
+def _start_worker(job_pid: int, quit_now) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with(job_pid)
+    _exit_with(job_pid, quit_now)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)
@@ -60,12 +80,13 @@ def _start_worker(job_pid: int) -> None:
     trial_log.warm_up()
 
 
-def _exit_with(job_pid: int) -> None:
-    """End this worker when the job's process is gone (kill -9): nothing else would."""
+def _exit_with(job_pid: int, quit_now) -> None:
+    """End this worker when the job's process is gone (kill -9): nothing else would; or
+    when the job discards its workers."""
 
     def watch() -> None:
-        while os.getppid() == job_pid:
-            time.sleep(0.5)
+        while os.getppid() == job_pid and not quit_now.wait(0.5):
+            pass
         os._exit(0)
 
     threading.Thread(target=watch, name="job-watch", daemon=True).start()

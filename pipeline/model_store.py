@@ -6,9 +6,17 @@ Public ``mlflow.sklearn`` and ``MlflowClient`` API only; ``tracking.Tracker`` is
 
 from __future__ import annotations
 
+import logging
+import os
+import sqlite3
+import tempfile
 import warnings
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+# Set before MLflow's import, as in tracking (whichever is imported first).
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import mlflow
 
@@ -17,13 +25,20 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*Any type hint is inferred", category=UserWarning)
     import mlflow.pyfunc
     import mlflow.sklearn
+from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from sqlalchemy.exc import SQLAlchemyError
+
+from pipeline import model_files, probe, sqlite
+from pipeline.errors import UserError
+from pipeline.stores import unreachable
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
     from mlflow.models.model import ModelInfo
     from sklearn.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
 
 # skops refuses unknown types on load; a dtype (kept by the imputer and encoder) is data.
 SKOPS_TRUSTED_TYPES = ["numpy.dtype"]
@@ -72,6 +87,9 @@ class ModelStore:
         model_id = (
             model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
         )
+        with tempfile.TemporaryDirectory() as tmp:  # what is registered: checked on load
+            files = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=tmp))
+            tags = {**tags, model_files.DIGEST_TAG: model_files.digest(files)}
         version = self.client.create_model_version(
             name,
             model_uri,
@@ -80,6 +98,30 @@ class ModelStore:
             model_id=model_id,
         )
         return version.version
+
+    def verify(self, name: str, alias: str) -> str:
+        """The version ``name@alias`` names, once ``load_version`` accepts its files."""
+        version = self.alias(name, alias)
+        if version is None:
+            raise UserError(f"registry.model_name: {name!r} has no version @{alias}")
+        self.load_version(name, version.version)
+        return version.version
+
+    def load_version(self, name: str, version: str) -> Pipeline:
+        """Version ``version`` of ``name``, loaded only if its files are the ones registered
+        and in the skops format (``model_files.check``); ``UserError`` otherwise."""
+        expected = self.version_tags(name, version).get(model_files.DIGEST_TAG)
+        what = f"{name} version {version}"
+        if expected is None:
+            log.warning(
+                "%s has no %s tag (registered before digests were)", what, model_files.DIGEST_TAG
+            )
+        with tempfile.TemporaryDirectory() as tmp:
+            uri = f"models:/{name}/{version}"
+            files = Path(mlflow.artifacts.download_artifacts(uri, dst_path=tmp))
+            flavors = mlflow.models.Model.load(str(files / "MLmodel")).flavors
+            model_files.check(files, flavors, expected=expected, what=what)
+            return mlflow.sklearn.load_model(str(files))
 
     def version_of_run(self, name: str, run_id: str) -> str | None:
         """The version of ``name`` registered from ``run_id``, if any."""
@@ -105,3 +147,25 @@ class ModelStore:
     def tag_version(self, name: str, version: str, tags: dict[str, Any]) -> None:
         for key, value in tags.items():
             self.client.set_model_version_tag(name, version, key, str(value))
+
+
+class Registry(ModelStore):
+    """The model registry of a tracking store, for the jobs that only read it or move an
+    alias (predict, rollback): no experiment is created, no run-logging code imported."""
+
+    def __init__(self, uri: str):
+        mlflow.set_tracking_uri(uri)  # read by MLflow's model loading
+        self.client = MlflowClient(uri)
+
+    @classmethod
+    def open(cls, uri: str, *, timeout: float, key: str = "tracking.uri") -> Registry:
+        """The registry at ``uri``; a user error naming ``key`` when it cannot be used."""
+        probe.reachable(key, uri, timeout)
+        registry = cls(uri)
+        try:
+            if uri.startswith("sqlite") and (path := sqlite.path_of(uri)) is not None:
+                sqlite.refuse_empty(path)
+            registry.client.search_registered_models(max_results=1)
+        except (MlflowException, SQLAlchemyError, sqlite3.Error) as exc:  # unreachable, refused
+            raise unreachable(key, uri, exc) from None
+        return registry

@@ -3,14 +3,22 @@ holdout next to the baselines, the review figures, all of it written on the pare
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from pipeline import config, evaluate, interrupt, plots, report, running, stability, stores
+from pipeline import (
+    config,
+    evaluate,
+    interrupt,
+    plots,
+    progress,
+    report,
+    running,
+    stability,
+    stores,
+)
 from pipeline.config import Config, Select
 from pipeline.errors import UserError
 from pipeline.selection import Pick, picks
@@ -117,28 +125,37 @@ def gather(job: Job) -> Evidence:
     chosen = picks(frame)
     selected = job.cfg.search.select
     pick = chosen[selected]
-    log.info(
-        "report: refitting trial %d (%s) and the baselines; review figures", pick.trial, selected
-    )
-    best_model = job.setup.fit(pick.candidate)
-    holdout, intervals, predictions = _holdout(job, best_model)
+    refit = f"report: refitting trial {pick.trial} ({selected}) and the baselines; holdout"
+    with progress.phase(f"{refit} scores and {job.cfg.holdout.n_bootstrap} bootstrap resamples"):
+        best_model = job.setup.fit(pick.candidate)
+        holdout, intervals, predictions = _holdout(job, best_model)
     coefs = evaluate.coefficients(best_model)
-    stable = stability.stability(
-        job.setup,
-        pick.candidate,
-        n_bootstrap=job.cfg.search.stability_bootstrap,
-        seed=job.cfg.search.random_state,
-    )
-    figures = _figures(job, frame, pick.candidate, coefs)
-    figures["stability.png"] = stability.stability_plot(
-        stable, title=f"Selection stability of {pick.candidate.label} across the CV folds"
-    )
+    with progress.phase("report: selection stability across the folds"):
+        stable = stability.stability(
+            job.setup,
+            pick.candidate,
+            n_bootstrap=job.cfg.search.stability_bootstrap,
+            seed=job.cfg.search.random_state,
+        )
+    with progress.phase("report: review figures"):
+        figures = _figures(job, frame, pick.candidate, coefs)
+        figures["stability.png"] = stability.stability_plot(
+            stable, title=f"Selection stability of {pick.candidate.label} across the CV folds"
+        )
     params = {f"best_{k}": v for k, v in pick.candidate.params().items()}
     params["selected"] = selected.value
     for rule, p in chosen.items():
         params.update({f"pick_{rule}_{k}": v for k, v in p.candidate.params().items()})
     interrupt.check()  # a signal during the refits stops before anything is logged
-    uri = job.tracker.log_evidence(
+    with progress.phase("report: logging the model, tables and figures on the parent run"):
+        uri = _log(job, best_model, params, coefs, stable, figures)
+    return Evidence(
+        chosen, selected, best_model, holdout, intervals, predictions, coefs, stable, uri
+    )
+
+
+def _log(job: Job, best_model, params, coefs, stable, figures) -> str:
+    return job.tracker.log_evidence(
         job.parent,
         params=params,
         best_model=best_model,
@@ -149,9 +166,6 @@ def gather(job: Job) -> Evidence:
         dataset=job.dataset,
         train=(job.parts.X_train, job.parts.y_train),
         holdout=(job.parts.X_test, job.parts.y_test),
-    )
-    return Evidence(
-        chosen, selected, best_model, holdout, intervals, predictions, coefs, stable, uri
     )
 
 
@@ -196,7 +210,8 @@ def run_and_log(job: Job) -> tuple[Timings, Evidence | None]:
         running.optimize(job.cfg, job.setup, job.space, job.study, logger)
         searched = time.perf_counter() - start
         if logger.pending():
-            log.info("search done; logging the last %d trials to MLflow", logger.pending())
+            last = progress.plural(logger.pending(), "trial")
+            log.info("search done in %.1f s; MLflow logs the last %s meanwhile", searched, last)
         interrupt.check()
         if job.study.n_complete() and not job.study.n_running():
             evidence = gather(job)
@@ -278,19 +293,3 @@ def _trial(p: Pick) -> BestTrial:
     return BestTrial(
         p.trial, c.penalty.value, c.alpha, c.l1_ratio, p.cv_score, p.cv_se, p.n_nonzero
     )
-
-
-def config_digest(cfg: Config) -> str:
-    """A digest of what the job trains: data source, split and search settings."""
-    values = stores.public_config(cfg)
-    for key in ("storage", "fresh", "progress_bar", "heartbeat_interval", "grace_period"):
-        values["search"].pop(key)
-    # Settings added later, absent at their defaults: earlier champions' digests still match.
-    for key, default in (("select", "best"), ("stability_bootstrap", 0)):
-        if values["search"].get(key) == default:
-            values["search"].pop(key)
-    payload = {k: values[k] for k in ("data", "split", "search")}
-    payload["model_name"] = cfg.registry.model_name
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[
-        :16
-    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import os
 from pathlib import Path
 
@@ -10,11 +10,9 @@ import numpy as np
 
 from pipeline import config, constraints, interrupt, stores
 from pipeline.config import Config
-from pipeline.data import read_table
+from pipeline.data import as_categories, read_table
 from pipeline.errors import UserError
 from pipeline.summary import Predictions
-
-log = logging.getLogger(__name__)
 
 
 def _check_values(model, X, source: Path) -> None:
@@ -49,6 +47,13 @@ def _numeric_inputs(prep) -> list[str]:
     return [str(c) for c in prep.feature_names_in_]
 
 
+def _categorical_inputs(prep) -> list[str]:
+    """The columns the preprocessor one-hot encodes (none without a ColumnTransformer)."""
+    if hasattr(prep, "transformers_"):
+        return [c for name, _, cols in prep.transformers_ if name == "cat" for c in cols]
+    return []
+
+
 def run(cfg: Config) -> Predictions:
     """Predict ``cfg.predict.input`` with ``models:/<registry.model_name>@<alias>``."""
     cfg = constraints.validate(cfg)
@@ -58,12 +63,12 @@ def run(cfg: Config) -> Predictions:
         raise UserError(f"predict.output: use a .csv or .parquet file name, not {target.name!r}")
     frame = read_table(source, key="predict.input")
 
-    from pipeline import tracking
+    from pipeline.model_store import Registry
 
-    tracker = tracking.Tracker.from_config(cfg.tracking)
+    tracker = Registry.open(cfg.tracking.uri, timeout=cfg.tracking.connect_timeout)
     name, alias = config.model_name(cfg), cfg.predict.alias
     version = _version(tracker, name, alias, uri=cfg.tracking.uri)
-    model = tracker.load_model(f"models:/{name}@{alias}")
+    model = tracker.load_version(name, version.version)
     needed = [str(c) for c in model.feature_names_in_]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
@@ -72,7 +77,8 @@ def run(cfg: Config) -> Predictions:
             f"predict.input: {source} lacks {len(missing)} column(s) that model {name} "
             f"v{version.version} needs: {listed}"
         )
-    X = frame[needed]
+    # Columns trained as categories (data.categorical) may be read as numbers here.
+    X = as_categories(frame[needed], _categorical_inputs(model[0]))
     _check_values(model, X, source)
     out = frame.copy()
     out["prediction"] = model.predict(X)
@@ -81,7 +87,6 @@ def run(cfg: Config) -> Predictions:
         for i, label in enumerate(model.classes_):
             out[f"proba_{label}"] = np.round(proba[:, i], 6)
     _write(out, target)
-    log.info("wrote %d predictions of %s v%s to %s", len(out), name, version.version, target)
     return Predictions(model=name, version=version.version, rows=len(out), output=str(target))
 
 
@@ -105,11 +110,16 @@ def _version(tracker, name: str, alias: str, *, uri: str):
 
 def _write(out, target: Path) -> None:
     """Write the table next to ``target`` and move it into place: never a half-written file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
-    if target.suffix.lower() == ".csv":
-        out.to_csv(partial, index=False)
-    else:
-        out.to_parquet(partial, index=False)
-    interrupt.check()
-    os.replace(partial, target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.suffix.lower() == ".csv":
+            out.to_csv(partial, index=False)
+        else:
+            out.to_parquet(partial, index=False)
+        interrupt.check()
+        os.replace(partial, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise UserError(f"predict.output: cannot write {target}: {exc.strerror or exc}") from None

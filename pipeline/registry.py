@@ -17,17 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline import evaluate, uncertainty
+from pipeline import interrupt
 from pipeline.config import METRIC_DIRECTION, HoldoutConfig, Task
 from pipeline.errors import UserError
 from pipeline.summary import Decision
-from pipeline.uncertainty import Comparison, Predictions
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from pipeline.model_store import ModelStore
     from pipeline.summary import StudySummary
     from pipeline.tracking import Tracker
+    from pipeline.uncertainty import Comparison, Predictions
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,9 @@ CHALLENGER = "challenger"
 PREVIOUS = "previous_champion"
 # Baselines a challenger must not be worse than: every regression baseline (the guesses
 # and no penalty), or for classification the majority-class dummy.
+# (Names of ``evaluate.baseline_candidates``; spelled out so that rollback imports no metrics.)
 REQUIRED_BASELINES = {
-    Task.regression: tuple(evaluate.baseline_candidates(Task.regression, 1.0)),
+    Task.regression: ("lasso_guess", "ridge_guess", "unpenalized"),
     Task.classification: ("majority",),
 }
 
@@ -126,6 +128,7 @@ def promote(
     compare = _comparer(metric, best, challenger, bootstrap)
     baselines = {b: compare(predictions[b]) for b in REQUIRED_BASELINES[task]}
     evidence = Evidence(metric, challenger, baselines)
+    interrupt.check()  # a signal while registering: the version stays a challenger
     champion = tracker.alias(name, CHAMPION)
     settled = _settled(tracker, name, version, champion, metric, challenger, force=force)
     if settled is not None:
@@ -135,14 +138,25 @@ def promote(
     if versus_champion is not None:
         evidence = Evidence(metric, challenger, baselines, versus_champion)
         champion_score = challenger - _sign(metric) * versus_champion.gain.value
-    status, reason = gate(evidence, min_improvement=min_improvement)
-    reason = unusable + reason
+    status, reason = _verdict(evidence, unusable, min_improvement=min_improvement, force=force)
     champion_version = champion.version if champion is not None else None
+    interrupt.check()  # a signal while the champion was scored: nothing decided yet
     _record(tracker, name, version, champion_version, status=status, reason=reason)
     decision = Decision(
         status, reason, metric, version, challenger, champion_version, champion_score
     )
     return decision, evidence
+
+
+def _verdict(evidence: Evidence, unusable: str, *, min_improvement: float, force: bool):
+    """The gate's ``(status, reason)``; ``unusable``: why the champion could not be scored."""
+    if unusable and not force:  # a changed schema: never taken for an empty registry
+        return (
+            "rejected",
+            f"{unusable}not promoted over it unseen (registry.force=true promotes it)",
+        )
+    status, reason = gate(evidence, min_improvement=min_improvement)
+    return status, unusable + reason
 
 
 def _settled(
@@ -169,6 +183,8 @@ def _sign(metric: str) -> float:
 
 def _comparer(metric: str, best: Predictions, score: float, bootstrap: HoldoutConfig):
     """Compare the challenger with another model's predictions on the same rows."""
+    from pipeline import evaluate, uncertainty
+
     task = Task.classification if best.classes is not None else Task.regression
 
     def versus(other: Predictions) -> Comparison:
@@ -199,8 +215,10 @@ def _versus_champion(
     champion cannot be compared (it cannot score today's data)."""
     if champion is None:
         return None, ""
+    from pipeline.uncertainty import Predictions
+
     try:
-        model = tracker.load_model(f"models:/{name}/{champion.version}")
+        model = tracker.load_version(name, champion.version)
         if best.classes is not None:
             if not np.array_equal(np.asarray(model.classes_), best.classes):
                 raise ValueError(f"its classes {list(model.classes_)} are not today's")
@@ -209,7 +227,8 @@ def _versus_champion(
             preds = Predictions(best.y, model.predict(X_test))
         return compare(preds), ""
     except (KeyError, ValueError, AttributeError, IndexError) as exc:
-        return None, f"champion version {champion.version} cannot score today's data ({exc}); "
+        why = " ".join(str(exc).split())  # one line: the reason is a tag and a log line
+        return None, f"champion version {champion.version} cannot score today's data ({why}); "
 
 
 def _record(
@@ -233,7 +252,19 @@ def _record(
     tracker.set_alias(name, CHAMPION, version)  # last: the one step that changes serving
 
 
-def rollback(tracker: Tracker, name: str, *, reason: str) -> tuple[str, str]:
+def standing(tracker: ModelStore, name: str, version: str) -> str:
+    """Where a version decided earlier stands now (rolled back, replaced, the champion)."""
+    champion = tracker.alias(name, CHAMPION)
+    now = f"the champion is version {champion.version}" if champion else "there is no champion"
+    back_to = tracker.version_tags(name, version).get("rolled_back_to")
+    if back_to:
+        return f"version {version} was rolled back to version {back_to}; {now}"
+    if champion is not None and champion.version == version:
+        return f"version {version} is the champion"
+    return now
+
+
+def rollback(tracker: ModelStore, name: str, *, reason: str) -> tuple[str, str]:
     """Point ``champion`` back at the version it replaced; return (from, to) versions."""
     champion = tracker.alias(name, CHAMPION)
     if champion is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from pipeline.summary import BestTrial, Skipped, StudySummary
 
 
@@ -98,13 +100,32 @@ def summary_text(summary: StudySummary | Skipped) -> str:
             f"  registry    {promotion.model} v{promotion.version}: {promotion.status}",
             f"              {promotion.reason}",
         ]
+        if summary.standing:
+            lines.append(f"              now: {summary.standing}")
     lines += [
         "",
         f"  MLflow run  {summary.parent_run_id}  (experiment {summary.experiment_name})",
         f"  Open it:    {summary.ui_command}, then {summary.ui_url}",
+        f"  its trials  {runs_url(summary.ui_url, trials_of=summary.parent_run_id)}",
+        f"  all studies {runs_url(summary.ui_url)}",
         "",
     ]
     return "\n".join(lines)
+
+
+def runs_url(run_url: str, *, trials_of: str | None = None) -> str:
+    """The MLflow UI's run list of the experiment of ``run_url`` (a run page): its studies,
+    newest first, or the trials of one study, best CV score first."""
+    experiment = run_url.partition("/runs/")[0]
+    if trials_of is None:
+        query = {"searchFilter": "tags.`pipeline.role` = 'study'"}
+    else:
+        query = {
+            "searchFilter": f"tags.`mlflow.parentRunId` = '{trials_of}'",
+            "orderByKey": "metrics.`cv_score_mean`",
+            "orderByAsc": "false",
+        }
+    return f"{experiment}/runs?" + urlencode({"workflowType": "machine_learning", **query})
 
 
 def description(summary: StudySummary) -> str:

@@ -17,15 +17,28 @@ def path_of(url: str) -> Path | None:
 
 
 def wal(path: str | Path) -> None:
-    """Put the SQLite file at ``path`` in write-ahead-log mode, once; raises ``sqlite3.Error``.
+    """Put the SQLite file at ``path`` in write-ahead-log mode, once; raises ``sqlite3.Error``
+    (also for an empty file, which SQLite would open as a new database).
 
     The journal mode is a property of the file, kept by every later connection of any
     client: without it each commit costs a full sync of the database file, and readers
     wait for the writer.
     """
+    refuse_empty(path)
     connection = sqlite3.connect(path, timeout=60)
     try:
         if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             connection.execute("PRAGMA journal_mode=WAL")
     finally:
         connection.close()
+
+
+def refuse_empty(path: str | Path) -> None:
+    """Raise ``sqlite3.DatabaseError`` for an existing empty file (a bad copy, a full disk):
+    SQLite would take it for a new database, and the pipeline would start afresh beside
+    runs and studies that are gone."""
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        raise sqlite3.DatabaseError(
+            "the file is empty (0 bytes), not a database; restore it from a backup, "
+            "or delete it to start with an empty store"
+        )

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 # and its parent run, one for asking for a trial within the budget.
 CREATE_LOCK = 0x7265677475_01
 TRIAL_LOCK = 0x7265677475_02
+# On SQLite each is a file beside the database, one per lock whatever the number of
+# studies: ``optuna.db.create.lock`` and ``optuna.db.ask.lock``.
+LOCK_FILES = {CREATE_LOCK: "create", TRIAL_LOCK: "ask"}
 
 
 def open_storage(
@@ -56,13 +59,16 @@ def open_storage(
                 url,
                 heartbeat_interval=heartbeat_interval,
                 grace_period=grace_period,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=1
-                ),
+                heartbeat_stale_trial_callback=retry_stale_trial(),
                 **kwargs,
             )
         except (sqlalchemy.exc.SQLAlchemyError, sqlite3.Error, OSError) as exc:
             raise unreachable("search.storage", url, exc) from None
+
+
+def retry_stale_trial() -> optuna.storages.RetryHeartbeatStaleTrialCallback:
+    """Optuna's callback that runs a trial whose process died once more."""
+    return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
 
 
 def _sqlite_connector(path) -> Callable[[], sqlite3.Connection]:
@@ -109,7 +115,7 @@ class StorageLock:
                 finally:
                     conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
             elif self.path is not None:
-                path = f"{self.path}.{key:x}.lock"
+                path = f"{self.path}.{LOCK_FILES.get(key, f'{key:x}')}.lock"
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
                 try:
                     _flock(fd, path)

@@ -6,9 +6,13 @@ message that names a store goes through ``mask_url`` or ``unreachable``.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, quote_plus
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -136,3 +140,46 @@ def public_config(cfg: Config) -> dict[str, Any]:
     values["tracking"]["uri"] = mask_url(cfg.tracking.uri)
     values["search"]["penalties"] = [p.value for p in cfg.search.penalties]
     return values
+
+
+def config_digest(cfg: Config) -> str:
+    """A digest of what the job trains: data source, split and search settings."""
+    values = public_config(cfg)
+    for key in ("storage", "fresh", "progress_bar", "heartbeat_interval", "grace_period"):
+        values["search"].pop(key)
+    # Settings added later, absent at their defaults: earlier champions' digests still match.
+    for key, default in (("select", "best"), ("stability_bootstrap", 0)):
+        if values["search"].get(key) == default:
+            values["search"].pop(key)
+    if not values["data"].get("categorical"):  # data.categorical, added later, at its default
+        values["data"].pop("categorical", None)
+    payload = {k: values[k] for k in ("data", "split", "search")}
+    payload["model_name"] = cfg.registry.model_name
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[
+        :16
+    ]
+
+
+def flatten(prefix: str, values: dict[str, Any]) -> Iterable[tuple[str, Any]]:
+    """``{"a": {"b": 1}}`` as ``("prefix.a.b", 1)`` pairs."""
+    for key, value in values.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            yield from flatten(name, value)
+        else:
+            yield name, value
+
+
+def passwords(values: dict[str, Any]) -> set[str]:
+    """The passwords of the URLs among ``values`` (nested), as given and URL-encoded."""
+    found: set[str] = set()
+    for _, value in flatten("", values):
+        if not isinstance(value, str) or "://" not in value:
+            continue
+        try:
+            password = make_url(value).password
+        except ArgumentError:
+            continue
+        if password:
+            found |= {str(password), quote(str(password), safe=""), quote_plus(str(password))}
+    return found

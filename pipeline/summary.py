@@ -94,6 +94,7 @@ class StudySummary:
     never_selected: list[str] = field(default_factory=list)
     reused: bool = False  # an earlier run's study, finished before this job started
     promotion: Promotion | None = None
+    standing: str = ""  # reported again: where the decided version stands in the registry now
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -10,8 +10,9 @@ import os
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -31,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from pipeline import inputs, sqlite
 from pipeline.model_store import ModelStore
 from pipeline.stores import mask_url, unreachable
-from pipeline.summary import StudySummary
+from pipeline.summary import Promotion, StudySummary
 from pipeline.trial_log import (
     RETRY_OF,
     ROLE,
@@ -56,6 +57,12 @@ log = logging.getLogger(__name__)
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 NOTE = "mlflow.note.content"
+DECISION = "decision.json"
+# Without a kind, MLflow 3's UI guesses one and may open the experiment on its GenAI
+# overview; these runs are model training (the UI's "custom model development").
+EXPERIMENT_KIND = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+UI_MODEL_TRAINING = "workflowType=machine_learning"
 T = TypeVar("T")
 
 
@@ -64,11 +71,13 @@ class Tracker(ModelStore):
 
     def __init__(self, *, uri: str, artifact_location: str, experiment_name: str):
         # Global: the trial logger's thread and MLflow's artifact repositories read it.
+        path = sqlite.path_of(uri) if uri.startswith("sqlite") else None
+        if path is not None:
+            sqlite.refuse_empty(path)
         mlflow.set_tracking_uri(uri)
         self.uri = uri
         self.client = MlflowClient(uri)
         self.experiment_id = self._experiment(experiment_name, artifact_location)
-        path = sqlite.path_of(uri) if uri.startswith("sqlite") else None
         if path is not None:
             sqlite.wal(path)
         # Models logged outside a run's thread take the active experiment, not their run's:
@@ -92,9 +101,13 @@ class Tracker(ModelStore):
         if found is not None:
             if found.lifecycle_stage == "deleted":
                 self.client.restore_experiment(found.experiment_id)
+            if EXPERIMENT_KIND not in found.tags:  # made by an older version or by hand
+                self.client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
             return found.experiment_id
         try:
-            return self.client.create_experiment(name, artifact_location=artifact_location)
+            return self.client.create_experiment(
+                name, artifact_location=artifact_location, tags={EXPERIMENT_KIND: MODEL_TRAINING}
+            )
         except MlflowException:  # created meanwhile by another process
             found = self.client.get_experiment_by_name(name)
             if found is None:
@@ -180,7 +193,8 @@ class Tracker(ModelStore):
         web = self.uri.startswith(("http://", "https://"))
         base = mask_url(self.uri).rstrip("/") if web else None
         base = base or f"http://127.0.0.1:{port}"
-        return f"{base}/#/experiments/{self.experiment_id}/runs/{run_id}"
+        # MLflow 3's UI opens on its GenAI views unless told (it then remembers the choice).
+        return f"{base}/#/experiments/{self.experiment_id}/runs/{run_id}?{UI_MODEL_TRAINING}"
 
     # -- the end of the study --------------------------------------------------------------
 
@@ -230,21 +244,30 @@ class Tracker(ModelStore):
         self.client.log_batch(run_id, metrics=_metrics(metrics), tags=[RunTag(NOTE, description)])
         self.client.log_dict(run_id, summary.to_dict(), "summary.json")
 
-    def log_decision(self, run_id: str, *, tags: dict[str, str], metrics: dict[str, float]):
-        """Record the registry's decision on the study's parent run."""
+    def log_decision(
+        self, run_id: str, decision: Promotion, *, tags: dict[str, str], metrics: dict[str, float]
+    ):
+        """Record the registry's decision on the study's parent run, once (``decision.json``
+        last: a rerun of the finished study reports it instead of deciding again)."""
         self.client.log_batch(
             run_id, metrics=_metrics(metrics), tags=[RunTag(k, str(v)) for k, v in tags.items()]
         )
+        self.client.log_dict(run_id, asdict(decision), DECISION)
 
     def load_summary(self, run_id: str) -> StudySummary | None:
         """The summary a finished study wrote on its parent run; None if there is none (or
         an older version of the pipeline wrote it in another form)."""
         try:
-            return StudySummary.from_dict(
+            summary = StudySummary.from_dict(
                 mlflow.artifacts.load_dict(f"runs:/{run_id}/summary.json")
             )
         except (MlflowException, KeyError, TypeError):
             return None
+        try:  # the registry's decision, if one was made
+            decision = Promotion(**mlflow.artifacts.load_dict(f"runs:/{run_id}/{DECISION}"))
+        except (MlflowException, TypeError):
+            return summary
+        return replace(summary, promotion=decision)
 
 
 def _on_own_thread(fn: Callable[[], T]) -> T:
@@ -270,13 +293,3 @@ def _params(values: dict[str, Any]) -> list[Param]:
 def _metrics(values: dict[str, float]) -> list[Metric]:
     now = int(time.time() * 1000)
     return [Metric(k, float(v), now, 0) for k, v in values.items()]
-
-
-def flatten(prefix: str, values: dict[str, Any]) -> Iterable[tuple[str, Any]]:
-    """``{"a": {"b": 1}}`` as ``("prefix.a.b", 1)`` pairs."""
-    for key, value in values.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict):
-            yield from flatten(name, value)
-        else:
-            yield name, value

@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 import warnings
-from concurrent.futures import Future, wait
+from concurrent.futures import Future, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +40,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 from mlflow.models import infer_signature
 
-from pipeline import evaluate, log_pool, plots
+from pipeline import evaluate, log_pool, plots, progress
+from pipeline.errors import StoreWriteError
 from pipeline.model_store import SKOPS_TRUSTED_TYPES
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ DRAIN_SECONDS = 30.0
 PAUSE_IN_LOGGING = "PIPELINE_TEST_PAUSE_IN_LOGGING"
 
 
-class TrialLoggingError(RuntimeError):
+class TrialLoggingError(StoreWriteError):
     """Logging a trial to MLflow failed (the message is the original error's)."""
 
 
@@ -102,7 +103,10 @@ class TrialLogger:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            wait(self._futures, timeout=None if exc is None else self.drain_s)
+            if exc is None:
+                self._wait_all()
+            else:
+                wait(self._futures, timeout=self.drain_s)
         except BaseException:  # a second Ctrl-C while waiting: stop, drop the queue
             log_pool.stop()
             raise
@@ -115,6 +119,17 @@ class TrialLogger:
         if exc is None and self._error is not None:
             raise TrialLoggingError(self._error)
 
+    def _wait_all(self) -> None:
+        """Wait for every submitted trial; say so, with a bar on a terminal, if any is left."""
+        left = self.pending()
+        if not left:
+            return
+        with progress.phase(f"waiting for MLflow to log the last {progress.plural(left, 'trial')}"):
+            bar = progress.bar(left, "logging trials", "trial")
+            for _ in as_completed(self._futures):
+                bar.update()
+            bar.close()
+
     def submit(self, result: TrialResult) -> None:
         """Hand a finished trial over; raises the first logging error, if any."""
         self._collect()
@@ -122,7 +137,7 @@ class TrialLogger:
             raise TrialLoggingError(self._error)
         try:
             pause = float(os.environ.get(PAUSE_IN_LOGGING, "0"))
-            future = log_pool.start().submit(_log_in_worker, self.study, result, pause)
+            future = log_pool.submit(_log_in_worker, self.study, result, pause)
             self._futures.append(future)
         except BrokenProcessPool as exc:
             log_pool.stop()  # the next logger starts new workers

@@ -9,8 +9,8 @@ included) is left in ``results`` for the study's callback to hand on.
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import warnings
 from collections.abc import Callable
 from datetime import datetime
 
@@ -22,6 +22,7 @@ from pipeline import search
 from pipeline.config import Penalty
 from pipeline.models import Candidate
 from pipeline.search import FIT_ERRORS, CVSetup, SearchSpace, TrialFailed, TrialResult
+from pipeline.storage import retry_stale_trial
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,14 @@ def fail_unstarted(study: optuna.Study, grace_s: float) -> None:
         if STARTED in t.user_attrs or t.datetime_start is None:
             continue
         if (now - t.datetime_start).total_seconds() > grace_s:
-            with contextlib.suppress(RuntimeError, ValueError):  # told meanwhile elsewhere
-                study.tell(t.number, state=TrialState.FAIL)
+            try:
+                failed = study.tell(t.number, state=TrialState.FAIL)
+            except (RuntimeError, ValueError):  # told meanwhile elsewhere
+                continue
+            with warnings.catch_warnings():  # (the retry callback is marked experimental)
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                # Retried once, as a trial whose heartbeat went stale is (linked by its attrs).
+                retry_stale_trial()(study, failed)
 
 
 class Objective:

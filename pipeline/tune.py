@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline import config, constraints, data, interrupt, lock, stores, validate
+from pipeline import config, constraints, data, interrupt, lock, probe, stores, validate
 from pipeline.config import Config
 from pipeline.errors import UserError
 from pipeline.split import Split, holdout
@@ -43,6 +44,15 @@ def run(cfg: Config) -> JobResult:
     return _run(cfg, dataset, parts)
 
 
+def _check_stores(cfg: Config) -> None:
+    """Each store answers within ``tracking.connect_timeout`` and can be written."""
+    timeout = cfg.tracking.connect_timeout
+    for key, url in (("tracking.uri", cfg.tracking.uri), ("search.storage", cfg.search.storage)):
+        probe.reachable(key, url, timeout)
+        probe.writable(key, url)
+    probe.writable("tracking.artifact_location", cfg.tracking.artifact_location)
+
+
 def _check_store(store: Path) -> None:
     try:
         store.mkdir(parents=True, exist_ok=True)
@@ -68,12 +78,13 @@ def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> JobResult:
     from pipeline import outcome, running, storage, tracking
 
     fingerprint = _fingerprint(cfg, dataset)
+    _check_stores(cfg)
     # Everything above only reads; from here on the stores are written. One process at a time
     # creates the store schemas, the experiment, the study and its parent run, so workers that
     # start together on empty stores share one of each.
     with storage.creation_lock(cfg.search.storage):
         tracker = tracking.Tracker.from_config(cfg.tracking)
-        digests = {"data_digest": dataset.digest, "config_digest": outcome.config_digest(cfg)}
+        digests = {"data_digest": dataset.digest, "config_digest": stores.config_digest(cfg)}
         skipped = _unchanged_champion(cfg, tracker, dataset, digests)
         if skipped is not None:
             return Skipped(skipped)
@@ -82,10 +93,10 @@ def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> JobResult:
             cfg = replace(cfg, search=replace(cfg.search, fresh=True))
         opened = _open_study(cfg, dataset, space, fingerprint, tracker)
     predictions = None  # of a finished study: computed again by the gate
-    if isinstance(opened, StudySummary | WorkerSummary):  # a finished study: through the gate again
+    if isinstance(opened, StudySummary | WorkerSummary):  # a finished study
         summary = opened
-        if cfg.job == config.Job.worker:
-            return summary
+        if cfg.job == config.Job.worker or summary.promotion is not None:
+            return _reported_again(summary, tracker)  # else the gate decides now
     elif cfg.job == config.Job.worker:
         return running.work(cfg, parts, setup, space, *opened, tracker)
     else:
@@ -98,6 +109,17 @@ def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> JobResult:
 
     gate = {"dataset": dataset, "parts": parts, "setup": setup, "digests": digests}
     return decide.promote(cfg, tracker, summary, predictions=predictions, **gate)
+
+
+def _reported_again(summary: StudySummary | WorkerSummary, tracker) -> JobResult:
+    """A finished study's summary; its registry decision, if made, is history, reported
+    with where the decided version stands now (rolled back, replaced)."""
+    made = getattr(summary, "promotion", None)
+    if made is None:
+        return summary
+    from pipeline import registry
+
+    return replace(summary, standing=registry.standing(tracker, made.model, made.version))
 
 
 def _fingerprint(cfg: Config, dataset: data.Dataset) -> str:
@@ -199,14 +221,15 @@ def _open_study(
         log.info("%s study %s (%d trials complete)", verb, study.name, study.n_complete())
     parent = tracker.open_parent(
         study.parent_run_id,
-        run_name=study.name,
+        # Short enough for the UI's run list; the study's full name is a tag.
+        run_name=f"{dataset.name} {time.strftime('%Y-%m-%d %H:%M')}",
         tags={
             "pipeline.study_name": study.name,
             "pipeline.fingerprint": fingerprint,
             "pipeline.data_digest": dataset.digest,
             **tracking.git_tags(config.PROJECT_ROOT),
         },
-        params=dict(tracking.flatten("", stores.public_config(cfg))),
+        params=dict(stores.flatten("", stores.public_config(cfg))),
     )
     if parent != study.parent_run_id:
         study.parent_run_id = parent

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -29,6 +31,22 @@ def test_tune_exits_0_and_prints_the_summary(finished):
     assert "best " in out and "CV score" in out and "lasso_guess" in out and "unpenalized" in out
     assert "http://127.0.0.1:5000/#/experiments/" in out
     assert "Warning" not in result.stderr, result.stderr
+
+
+def test_every_step_after_the_search_says_what_it_is_doing(finished):
+    _, result = finished
+    err = result.stderr
+    steps = [
+        "search done in ",
+        "report: refitting trial ",
+        "report: selection stability",
+        "report: review figures",
+        "report: logging the model, tables and figures on the parent run",
+        "registry: registering the model as seed_regression",
+        "registry: seed_regression v1 promoted",
+    ]
+    where = [err.find(step) for step in steps]
+    assert -1 not in where and where == sorted(where), err
 
 
 def test_every_trial_is_a_child_run_with_params_metrics_model_and_plot(finished):
@@ -141,8 +159,14 @@ def test_a_finished_study_is_reported_not_rerun(finished):
     again = run(store, "search.n_trials=8")
     assert again.returncode == 0, again.stderr
     assert "already finished" in again.stdout
+    assert "v1: promoted" in again.stdout  # the decision as it was made: history
+    assert "report:" not in again.stderr and "registry: registering" not in again.stderr
     after = runs_by_role(store)
     assert len(after["trial"]) == len(before["trial"]) and len(after["study"]) == 1
+    (parent,) = after["study"]
+    assert parent.data.tags["promotion"] == "promoted"
+    locks = sorted(p.name for p in store.glob("*.lock"))  # two, named for what they guard
+    assert locks == ["optuna.db.ask.lock", "optuna.db.create.lock"]
 
 
 @pytest.mark.parametrize(
@@ -176,6 +200,24 @@ def test_user_errors_exit_2_with_one_line_and_touch_no_store(tmp_path, overrides
     assert culprit in lines[0]
     assert "Traceback" not in result.stderr
     assert not (store / "mlflow.db").exists() and not (store / "optuna.db").exists()
+
+
+@pytest.mark.parametrize("empty", ["optuna.db", "mlflow.db"])
+def test_an_empty_database_file_is_refused_not_taken_for_a_new_store(tmp_path, empty):
+    """A store truncated to 0 bytes (a bad copy, a full disk) is not an empty store: a new
+    study beside the old runs would register a second model for the same data."""
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / empty).touch()
+    result = run(store, "search.n_trials=3")
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    key = "search.storage" if empty == "optuna.db" else "tracking.uri"
+    assert last.startswith(f"error: {key}: cannot use ") and "empty (0 bytes)" in last, last
+    assert "Traceback" not in result.stderr
+    assert (store / empty).stat().st_size == 0  # left as it was found
+    if (store / "mlflow.db").stat().st_size:
+        assert not any(runs_by_role(store).values())  # no run created
     assert not Path("/proc/regtune-test/mlflow.db").exists()
 
 
@@ -356,3 +398,88 @@ def test_bad_tables_exit_2_naming_the_culprit_and_touch_no_store(tmp_path, case)
     assert len(lines) == 1 and culprit in lines[0], result.stderr
     assert "Traceback" not in result.stderr
     assert not store.exists() or not any(store.glob("*.db"))
+
+
+def test_hydra_files_never_hold_a_store_password(tmp_path):
+    store = tmp_path / "store"
+    url = "postgresql://u:s3cr%40t@127.0.0.1:9/x"  # refused at once: nothing listens on 9
+    result = run(store, f"search.storage={url}", "search.n_trials=2")
+    assert result.returncode == 2, result.stderr
+    saved = list((store / "outputs").rglob(".hydra/*.yaml"))
+    assert len(saved) == 3
+    assert not [p for p in saved if "s3cr" in p.read_text()]
+    assert all("u:***@127.0.0.1:9/x" in p.read_text() for p in saved)
+    assert "s3cr" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "key"),
+    [
+        (["tracking.uri=http://127.0.0.1:9"], "tracking.uri"),
+        (["tracking.uri=postgresql://u:pw@127.0.0.1:9/x"], "tracking.uri"),
+        (["search.storage=postgresql://u:pw@127.0.0.1:9/x"], "search.storage"),
+        (["job=rollback", "tracking.uri=http://127.0.0.1:9"], "tracking.uri"),
+    ],
+)
+def test_a_store_that_does_not_answer_is_one_line_at_start(tmp_path, args, key):
+    """MLflow retried a server that was down for minutes; the job gives up at start."""
+    store = tmp_path / "store"
+    proc = cli(store, *args, "search.n_trials=2")
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 2, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"error: {key}: cannot use "), err
+    assert "Traceback" not in err and ":pw@" not in err
+    assert not (store / "optuna.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("arg", "culprit"),
+    [
+        (
+            "tracking.uri=sqlite:////proc/regtune/x/mlflow.db",
+            "tracking.uri: cannot create /proc/regtune/x",
+        ),
+        (
+            "tracking.artifact_location=/proc/regtune/art",
+            "tracking.artifact_location: cannot create /proc/regtune/art",
+        ),
+        (
+            "search.storage=sqlite:////proc/regtune/optuna.db",
+            "search.storage: cannot create /proc/regtune",
+        ),
+    ],
+)
+def test_a_store_that_cannot_be_written_is_one_line_at_start(tmp_path, arg, culprit):
+    """/proc is a real directory tree where nobody, root included, creates anything."""
+    store = tmp_path / "store"
+    result = run(store, arg, "search.n_trials=2")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {culprit}"), result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (store / "optuna.db").exists() and not (store / "mlflow.db").exists()
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A 400 kB tmpfs mounted for the test (root only; elsewhere there is none to fill)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(folder)]
+    if shutil.which("mount") is None or subprocess.run(mount, capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def test_a_disk_that_fills_mid_run_ends_in_one_line_and_failed_runs(tmp_path, small_filesystem):
+    store = tmp_path / "store"
+    result = run(store, f"tracking.artifact_location={small_filesystem}", "search.n_trials=20")
+    assert result.returncode == 74, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: writing the stores failed: ") and "No space left" in last
+    assert "Traceback" not in result.stderr
+    runs = runs_by_role(store)
+    assert [r.info.status for r in runs["study"]] == ["FAILED"]
+    assert "RUNNING" not in {r.info.status for r in runs["trial"]}
+    assert not client(store).search_registered_models()  # nothing registered

@@ -118,3 +118,15 @@ def test_lock_is_exclusive_across_processes_and_released_when_the_holder_dies(tm
         except Locked:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_the_required_baselines_are_baselines_the_report_scores():
+    from pipeline import evaluate, registry
+    from pipeline.config import Task
+
+    for task in Task.regression, Task.classification:
+        names = set(evaluate.baseline_candidates(task, 0.1))
+        assert set(registry.REQUIRED_BASELINES[task]) <= names
+    assert set(registry.REQUIRED_BASELINES[Task.regression]) == set(
+        evaluate.baseline_candidates(Task.regression, 0.1)
+    )

@@ -99,3 +99,27 @@ def test_a_summary_of_an_older_version_without_intervals_is_still_read_and_shown
 def test_a_skipped_retrain_says_why():
     text = summary_text(Skipped("champion m v3 was trained on this data and config"))
     assert text.startswith("Nothing to do: champion m v3")
+
+
+def test_the_summary_links_the_studies_and_the_trials_of_the_study():
+    from urllib.parse import parse_qs, urlsplit
+
+    from pipeline.report import runs_url
+
+    run_page = "http://h:5000/#/experiments/7/runs/abc?workflowType=machine_learning"
+    studies = runs_url(run_page)
+    assert studies.startswith("http://h:5000/#/experiments/7/runs?")
+    query = parse_qs(urlsplit(studies.replace("#", "")).query)
+    assert query["searchFilter"] == ["tags.`pipeline.role` = 'study'"]
+    assert query["workflowType"] == ["machine_learning"]
+    trials = parse_qs(urlsplit(runs_url(run_page, trials_of="abc").replace("#", "")).query)
+    assert trials["searchFilter"] == ["tags.`mlflow.parentRunId` = 'abc'"]
+    assert trials["orderByKey"] == ["metrics.`cv_score_mean`"] and trials["orderByAsc"] == ["false"]
+    text = summary_text(SUMMARY)
+    assert "its trials" in text and "all studies" in text
+
+
+def test_counts_are_said_in_the_singular_for_one():
+    from pipeline.progress import plural
+
+    assert plural(1, "trial") == "1 trial" and plural(3, "trial") == "3 trials"

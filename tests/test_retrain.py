@@ -108,7 +108,9 @@ def test_rollback_restores_the_previous_champion_and_records_why(history):
         assert tags[version]["rollback_by"] and tags[version]["rollback_at"]
     again = steps["after_rollback"]  # the next night, same data as version 4: not re-promoted
     assert again.returncode == 0, again.stderr
-    assert "v4: kept" in again.stdout and "rolled back" in again.stdout
+    # its study's decision is history, reported with where the version stands now
+    assert "v4: promoted" in again.stdout and "already finished" in again.stdout
+    assert "now: version 4 was rolled back to version 1; the champion is version 1" in again.stdout
     assert aliases(store)["champion"] == "1"
 
 
@@ -124,9 +126,15 @@ def test_predict_scores_a_table_with_the_champion(history, tmp_path):
     result = run(store, "job=predict", f"predict.input={source}", f"predict.output={out}")
     assert result.returncode == 0, result.stderr
     assert f"wrote 15 predictions of {NAME} v1" in result.stdout
+    assert (result.stdout + result.stderr).count("wrote ") == 1  # said once
     scored = pd.read_parquet(out)
     assert list(scored.columns) == [*table.columns, "prediction"]
     assert scored["prediction"].notna().all()
+
+    # An output nobody can write (under /proc even root cannot): one line, exit 2.
+    bad = run(store, "job=predict", f"predict.input={source}", "predict.output=/proc/o/p.csv")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+    assert "error: predict.output: cannot write /proc/o/p.csv" in bad.stderr
 
     broken = table.astype({"x05": object})
     broken.loc[broken.index[2], "x05"] = "n/a"
@@ -201,20 +209,26 @@ def test_sigterm_mid_study_moves_no_alias_and_the_rerun_resumes(tmp_path):
     assert len(numbers) == len(set(numbers)) == 30  # no trial replayed; the killed one failed
 
 
-def test_kill_9_between_register_and_promotion_keeps_the_champion_and_promotes_once(tmp_path):
+def _signal_after_register(store: Path, args, sig, *, pause_s: float) -> tuple[int, str]:
+    """A champion v1, then a job with ``args`` sent ``sig`` once it registered v2 (paused
+    there ``pause_s`` seconds); its exit code and stderr."""
     from pipeline.registry import PAUSE_AFTER_REGISTER
 
-    store = tmp_path / "store"
-    noisy = ("search.n_trials=8", "data.noise=20")
-    assert "v1: promoted" in run(store, *noisy).stdout
-    better = ("search.n_trials=8", "data.noise=1")  # a better challenger, paused once registered
-    proc = cli(store, *better, extra_env={PAUSE_AFTER_REGISTER: "60"})
+    assert "v1: promoted" in run(store, "search.n_trials=8", "data.noise=20").stdout
+    proc = cli(store, *args, extra_env={PAUSE_AFTER_REGISTER: str(pause_s)})
     deadline = time.monotonic() + 120
     while "2" not in versions(store):
         assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=60)
+        time.sleep(0.1)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+def test_kill_9_between_register_and_promotion_keeps_the_champion_and_promotes_once(tmp_path):
+    store = tmp_path / "store"
+    better = ("search.n_trials=8", "data.noise=1")  # a better challenger, paused once registered
+    _signal_after_register(store, better, signal.SIGKILL, pause_s=60)
     assert aliases(store) == {"champion": "1", "challenger": "1"}  # no alias moved
     assert "promotion" not in versions(store)["2"]
 
@@ -222,8 +236,9 @@ def test_kill_9_between_register_and_promotion_keeps_the_champion_and_promotes_o
     assert again.returncode == 0, again.stderr
     assert "v2: promoted" in again.stdout
     assert list(versions(store)) == ["1", "2"] and aliases(store)["champion"] == "2"
-    assert "v2: kept" in run(store, *better).stdout  # already the champion: not twice
-    assert list(versions(store)) == ["1", "2"]
+    rerun = run(store, *better).stdout  # decided: the record is reported, not redone
+    assert "already finished" in rerun and "v2: promoted" in rerun
+    assert list(versions(store)) == ["1", "2"] and aliases(store)["champion"] == "2"
 
 
 def test_a_crash_between_register_and_promotion_does_not_promote_twice(tmp_path):
@@ -247,6 +262,100 @@ def test_a_crash_between_register_and_promotion_does_not_promote_twice(tmp_path)
     assert again.returncode == 0, again.stderr
     assert "v1: promoted" in again.stdout
     assert list(versions(store)) == ["1"] and aliases(store)["champion"] == "1"
-    third = run(store, *args)
-    assert "v1: kept" in third.stdout and "already the champion" in third.stdout
+    third = run(store, *args)  # decided: reported, and the audit record kept as it was
+    assert "already finished" in third.stdout and "v1: promoted" in third.stdout
     assert list(versions(store)) == ["1"]
+    (parent,) = runs_by_role(store)["study"]
+    assert parent.data.tags["promotion"] == "promoted"
+
+
+def test_sigterm_during_registration_moves_no_champion_and_a_rerun_decides(tmp_path):
+    """SIGTERM after the challenger is registered and before the gate's decision: exit 143,
+    the champion where it was, the new version a challenger; the same command decides."""
+    store = tmp_path / "store"
+    better = ("search.n_trials=8", "data.noise=1")
+    code, err = _signal_after_register(store, better, signal.SIGTERM, pause_s=5)
+    assert code == 143, err
+    assert "stopped by SIGTERM" in err and "Traceback" not in err
+    assert aliases(store) == {"champion": "1", "challenger": "2"}
+    assert "promotion" not in versions(store)["2"]
+
+    again = run(store, *better)
+    assert again.returncode == 0, again.stderr
+    assert "v2: promoted" in again.stdout
+    assert list(versions(store)) == ["1", "2"] and aliases(store)["champion"] == "2"
+
+
+def test_a_champion_that_cannot_score_todays_columns_is_not_an_empty_registry(tmp_path):
+    """Yesterday's key feature is gone today: the challenger is rejected, not promoted as a
+    'first champion'; registry.force=true promotes it on purpose."""
+    from sklearn.datasets import make_regression
+
+    X, y = make_regression(n_samples=120, n_features=4, noise=1.0, random_state=3)
+    table = pd.DataFrame(X, columns=["a", "b", "c", "d"]).assign(y=y)
+    path = tmp_path / "houses.csv"
+    store = tmp_path / "store"
+    args = (f"data=csv data.path={path} data.target=y search.n_trials=6").split()
+    table.to_csv(path, index=False)
+    assert "houses v1: promoted" in run(store, *args).stdout
+    table.drop(columns=["a"]).rename(columns={"b": "b2"}).to_csv(path, index=False)
+    today = run(store, *args)
+    assert today.returncode == 0, today.stderr  # (exit 3 where registry.reject_exit_code=3)
+    assert "houses v2: rejected" in today.stdout
+    assert "champion version 1 cannot score today's data" in today.stdout
+    champion = client(store).get_model_version_by_alias("houses", "champion")
+    assert str(champion.version) == "1"
+    forced = run(store, *args, "registry.force=true", "search.fresh=true")  # a new decision
+    assert "houses v3: promoted" in forced.stdout, forced.stdout
+
+
+class _Planted:
+    """Unpickled, creates a file: what a pickle slipped into a model folder could do."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+def test_tampered_model_files_are_refused_before_anything_is_loaded(tmp_path):
+    import pickle
+    from urllib.parse import urlparse
+
+    from pipeline.config import SeedRegressionData
+    from pipeline.data import load
+
+    store = tmp_path / "store"
+    assert "v1: promoted" in run(store, "search.n_trials=6", "data.noise=20").stdout
+    version = client(store).get_model_version(NAME, "1")
+    assert len(version.tags["model_digest"]) == 64
+    logged = client(store).get_logged_model(version.source.removeprefix("models:/"))
+    folder = Path(urlparse(logged.artifact_location).path)
+    source = tmp_path / "in.csv"
+    load(SeedRegressionData(noise=20)).X.head(5).to_csv(source, index=False)
+    predict = ("job=predict", f"predict.input={source}", f"predict.output={tmp_path / 'o.csv'}")
+
+    skops = folder / "model.skops"  # 1. a byte appended to the model
+    original = skops.read_bytes()
+    skops.write_bytes(original + b"\0")
+    for args in (predict, ("job=verify",)):
+        bad = run(store, *args)
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+        assert "changed since it was registered" in bad.stderr.strip().splitlines()[-1]
+    skops.write_bytes(original)
+    assert run(store, "job=verify").returncode == 0
+
+    planted = tmp_path / "planted"  # 2. the MLmodel pointed at a pickle
+    (folder / "model.pkl").write_bytes(pickle.dumps(_Planted(planted)))
+    mlmodel = folder / "MLmodel"
+    text = mlmodel.read_text().replace(
+        "serialization_format: skops", "serialization_format: cloudpickle"
+    )
+    mlmodel.write_text(text.replace("model.skops", "model.pkl"))
+    bad = run(store, *predict)
+    assert bad.returncode == 2 and "not a skops scikit-learn model" in bad.stderr, bad.stderr
+    retrain = run(store, "search.n_trials=6", "data.noise=1")  # re-scores the champion
+    assert retrain.returncode == 2 and "not a skops scikit-learn model" in retrain.stderr
+    assert not planted.exists()  # nothing was unpickled
+    assert aliases(store)["champion"] == "1"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -63,6 +65,7 @@ def ui(tmp_path_factory):
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its uvicorn and job consumers are stopped with it
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -75,7 +78,7 @@ def ui(tmp_path_factory):
             time.sleep(0.5)
     (parent,) = runs_by_role(store)["study"]
     yield url, parent
-    server.terminate()
+    os.killpg(server.pid, signal.SIGTERM)
     server.wait(30)
 
 
@@ -103,4 +106,36 @@ def test_run_page_shows_the_description_and_the_review_artifacts(ui, tmp_path):
         assert name in artifacts
     shot = tmp_path / "run_page.png"
     _browse(tmp_path, page, "--window-size=1400,1100", f"--screenshot={shot}")
+    assert shot.stat().st_size > 20_000
+
+
+def test_the_summary_links_open_the_studies_and_the_trials_of_one_study(ui, tmp_path):
+    """MLflow 3's UI opens an experiment on its GenAI views and pages child runs before
+    their parents; the summary's links open the run lists a reviewer wants instead."""
+    from mlflow import MlflowClient
+
+    from pipeline.report import runs_url
+
+    url, parent = ui
+    experiment, run_id = parent.info.experiment_id, parent.info.run_id
+    kind = MlflowClient(url).get_experiment(experiment).tags["mlflow.experimentKind"]
+    assert kind == "custom_model_development"  # for clients that read it; 3.17's UI does not
+    page = _browse(
+        tmp_path, f"{url}/#/experiments/{experiment}?workflowType=machine_learning", "--dump-dom"
+    )
+    assert parent.info.run_name in page  # the experiment page lists the study
+    run_page = f"{url}/#/experiments/{experiment}/runs/{run_id}?workflowType=machine_learning"
+    studies = _browse(tmp_path, runs_url(run_page), "--dump-dom")
+    assert parent.info.run_name in studies and "Runs" in studies
+    assert "trial 0 · " not in studies  # studies only
+    trials = _browse(tmp_path, runs_url(run_page, trials_of=run_id), "--dump-dom")
+    names = set(re.findall(r"trial (\d+) · (?:l1|l2|elasticnet) α=", trials))
+    assert names == {str(n) for n in range(6)}  # every trial, named by its number first
+    shot = tmp_path / "trials.png"
+    _browse(
+        tmp_path,
+        runs_url(run_page, trials_of=run_id),
+        "--window-size=1400,1000",
+        f"--screenshot={shot}",
+    )
     assert shot.stat().st_size > 20_000
