@@ -116,23 +116,22 @@ def _user_error(exc: BaseException) -> SystemExit:
     return SystemExit(EXIT_USER_ERROR)
 
 
-def _scrub_hydra_files(job) -> None:
-    """Hydra saved the config and the overrides as given (``.hydra/*.yaml``); the
-    passwords of store URLs in them are masked, as everywhere else the pipeline writes."""
-    from dataclasses import asdict
-
+def _scrub_hydra_files(cfg) -> None:
+    """Hydra saved the config and the overrides as given (``.hydra/*.yaml``); the store
+    URLs with a password in them are masked, as everywhere else the pipeline writes."""
     from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
 
     from pipeline import stores
 
-    secrets = stores.passwords(asdict(job))
+    secrets = stores.secret_urls(OmegaConf.to_container(cfg, resolve=False))
     hydra = HydraConfig.get()
     if not secrets or hydra.output_subdir is None:
         return
     for path in (Path(hydra.runtime.output_dir) / hydra.output_subdir).glob("*.yaml"):
         text = path.read_text()
-        for secret in sorted(secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
+        for url in sorted(secrets, key=len, reverse=True):
+            text = text.replace(url, secrets[url])
         path.write_text(text)
 
 
@@ -153,8 +152,8 @@ def main() -> int:
     def _run(cfg: DictConfig) -> None:
         # Raised inside the job, an exception would make Hydra print its own lines first.
         try:
+            _scrub_hydra_files(cfg)  # first: before any error can end the job
             job = OmegaConf.to_object(cfg)
-            _scrub_hydra_files(job)
             constraints.check_known_keys(
                 OmegaConf.to_container(cfg, resolve=False, throw_on_missing=False), job
             )
@@ -164,6 +163,8 @@ def main() -> int:
         except Locked as exc:
             print(f"locked: another retraining job is running ({exc})", file=sys.stderr)
             raise SystemExit(EXIT_LOCKED) from None
+        except BrokenPipeError:  # stdout closed early (`| head`): not a store's failure
+            raise
         except (StoreWriteError, OSError) as exc:  # mid-run: a full disk, a read-only folder
             text = " ".join(str(exc).split()) or type(exc).__name__
             print(f"error: writing the stores failed: {text}", file=sys.stderr)

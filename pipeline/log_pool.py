@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 WORKERS = max(1, min(2, len(os.sched_getaffinity(0)) - 1))
 
 _pool: ProcessPoolExecutor | None = None
-_quit = None  # an Event the workers watch: set, they exit at once (see discard)
+_quit = None  # a shared flag the workers poll: set, they exit at once (see discard)
 _used = False  # a task was submitted: the workers may be logging
 
 
@@ -32,7 +32,9 @@ def start() -> ProcessPoolExecutor:
     global _pool, _quit
     if _pool is None:
         context = multiprocessing.get_context("spawn")
-        _quit = context.Event()
+        # A bare shared byte, not an Event: setting it never waits on a worker (an Event's
+        # set() blocks on a worker that died while waiting on it).
+        _quit = context.RawValue("b", 0)
         _pool = ProcessPoolExecutor(
             max_workers=WORKERS,
             mp_context=context,
@@ -65,7 +67,7 @@ def discard() -> None:
     error) exit now, even in their start-up, instead of the job's exit waiting for their
     imports; others finish the task they are running, as after ``stop``."""
     if _quit is not None and _pool is not None and not _used:
-        _quit.set()
+        _quit.value = 1
     stop()
 
 
@@ -85,8 +87,8 @@ def _exit_with(job_pid: int, quit_now) -> None:
     when the job discards its workers."""
 
     def watch() -> None:
-        while os.getppid() == job_pid and not quit_now.wait(0.5):
-            pass
+        while os.getppid() == job_pid and not quit_now.value:
+            time.sleep(0.2)
         os._exit(0)
 
     threading.Thread(target=watch, name="job-watch", daemon=True).start()

@@ -31,7 +31,9 @@ def digest(folder: Path) -> str:
     return total.hexdigest()
 
 
-def check(folder: Path, flavors: dict[str, Any], *, expected: str | None, what: str) -> None:
+def check(
+    folder: Path, flavors: dict[str, Any], *, expected: str | None, trusted: list[str], what: str
+) -> None:
     """Raise ``UserError`` unless the model in ``folder`` (its ``MLmodel`` flavours given)
     is a skops scikit-learn model whose files have the ``expected`` digest. ``expected``
     None (a version registered before digests were recorded) checks the format only."""
@@ -52,6 +54,9 @@ def check(folder: Path, flavors: dict[str, Any], *, expected: str | None, what: 
             f"registry: {what} is not a skops scikit-learn model as the pipeline writes them "
             f"(serialization_format {fmt!r}, file {file!r}); refusing to load it"
         )
+    extra = set(sklearn.get("skops_trusted_types") or []) - set(trusted)
+    if extra:  # skops would load whatever types the MLmodel tells it to trust
+        raise UserError(f"registry: {what} trusts types the pipeline never does: {sorted(extra)}")
     if sklearn.get("code") or pyfunc.get("code"):
         raise UserError(f"registry: {what} ships code of its own; refusing to load it")
     if expected is not None and digest(folder) != expected:

@@ -120,7 +120,9 @@ class ModelStore:
             uri = f"models:/{name}/{version}"
             files = Path(mlflow.artifacts.download_artifacts(uri, dst_path=tmp))
             flavors = mlflow.models.Model.load(str(files / "MLmodel")).flavors
-            model_files.check(files, flavors, expected=expected, what=what)
+            model_files.check(
+                files, flavors, expected=expected, trusted=SKOPS_TRUSTED_TYPES, what=what
+            )
             return mlflow.sklearn.load_model(str(files))
 
     def version_of_run(self, name: str, run_id: str) -> str | None:
@@ -137,6 +139,13 @@ class ModelStore:
             return self.client.get_model_version_by_alias(name, alias)
         except MlflowException:
             return None
+
+    def version_exists(self, name: str, version: str) -> bool:
+        try:
+            self.client.get_model_version(name, version)
+        except MlflowException:  # deleted, or its registered model was
+            return False
+        return True
 
     def version_tags(self, name: str, version: str) -> dict[str, str]:
         return dict(self.client.get_model_version(name, version).tags)

@@ -209,9 +209,8 @@ def run_and_log(job: Job) -> tuple[Timings, Evidence | None]:
     with running.trial_logger(job.cfg, job.tracker, job.parent, job.parts) as logger:
         running.optimize(job.cfg, job.setup, job.space, job.study, logger)
         searched = time.perf_counter() - start
-        if logger.pending():
-            last = progress.plural(logger.pending(), "trial")
-            log.info("search done in %.1f s; MLflow logs the last %s meanwhile", searched, last)
+        last = f"; MLflow logs the last {progress.plural(logger.pending(), 'trial')} meanwhile"
+        log.info("search done in %.1f s%s", searched, last if logger.pending() else "")
         interrupt.check()
         if job.study.n_complete() and not job.study.n_running():
             evidence = gather(job)

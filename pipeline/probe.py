@@ -5,8 +5,6 @@ connection waits as long as the network lets it."""
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -18,32 +16,53 @@ from pipeline import sqlite
 from pipeline.errors import UserError
 from pipeline.stores import unreachable
 
-# Connection arguments that bound the wait, per database driver family.
-_TIMEOUT_ARGS = {"postgresql": "connect_timeout", "mysql": "connect_timeout"}
+# Connection arguments that bound the wait, per database and driver.
+_TIMEOUT_ARGS = {
+    "postgresql+psycopg": "connect_timeout",
+    "postgresql+psycopg2": "connect_timeout",
+    "mysql+pymysql": "connect_timeout",
+    "mysql+mysqldb": "connect_timeout",
+}
+
+
+def _http(key: str, url: str, timeout: float) -> None:
+    """Any HTTP answer from the server will do; no answer is one line. Credentials in the
+    URL and MLflow's TLS settings are used as MLflow's own client uses them."""
+    import requests
+
+    if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
+        verify: bool | str = False
+    else:
+        verify = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or True
+    with requests.Session() as session:  # (closed, with its sockets, on every path)
+        try:
+            session.get(f"{url.rstrip('/')}/health", timeout=timeout, verify=verify).close()
+        except requests.RequestException as exc:
+            raise unreachable(key, url, exc) from None
 
 
 def reachable(key: str, url: str, timeout: float) -> None:
     """Raise ``UserError`` naming ``key`` unless the store at ``url`` (an MLflow server or
     a database; SQLite files and folders are not probed) answers within ``timeout`` s."""
     if url.startswith(("http://", "https://")):
-        try:
-            urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout).close()
-        except urllib.error.HTTPError:
-            return  # it answered (a refusal of the health page is the server's business)
-        except (OSError, ValueError) as exc:
-            raise unreachable(key, url, exc) from None
+        _http(key, url, timeout)
         return
+    if url.startswith("file:") or "://" not in url:
+        return  # a folder (MLflow's file store); no server to wait for
     try:
         backend = make_url(url).get_backend_name()
     except ArgumentError:
-        return  # a path or file: URI; no server to wait for
+        return
     if backend == "sqlite":
         return
-    arg = _TIMEOUT_ARGS.get(backend)
+    arg = _TIMEOUT_ARGS.get(f"{backend}+{make_url(url).get_driver_name()}")
     connect_args = {arg: max(1, round(timeout))} if arg else {}
-    engine = sqlalchemy.create_engine(
-        url, poolclass=sqlalchemy.pool.NullPool, connect_args=connect_args
-    )
+    try:
+        engine = sqlalchemy.create_engine(
+            url, poolclass=sqlalchemy.pool.NullPool, connect_args=connect_args
+        )
+    except sqlalchemy.exc.NoSuchModuleError:
+        return  # not a database SQLAlchemy knows (another MLflow store scheme)
     try:
         with engine.connect():
             pass

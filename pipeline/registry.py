@@ -153,7 +153,8 @@ def _verdict(evidence: Evidence, unusable: str, *, min_improvement: float, force
     if unusable and not force:  # a changed schema: never taken for an empty registry
         return (
             "rejected",
-            f"{unusable}not promoted over it unseen (registry.force=true promotes it)",
+            f"{unusable}not promoted over it unseen "
+            "(registry.force=true search.fresh=true promotes a new challenger)",
         )
     status, reason = gate(evidence, min_improvement=min_improvement)
     return status, unusable + reason
@@ -256,6 +257,8 @@ def standing(tracker: ModelStore, name: str, version: str) -> str:
     """Where a version decided earlier stands now (rolled back, replaced, the champion)."""
     champion = tracker.alias(name, CHAMPION)
     now = f"the champion is version {champion.version}" if champion else "there is no champion"
+    if not tracker.version_exists(name, version):
+        return f"version {version} no longer exists; {now}"
     back_to = tracker.version_tags(name, version).get("rolled_back_to")
     if back_to:
         return f"version {version} was rolled back to version {back_to}; {now}"

@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, quote_plus
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -170,9 +169,9 @@ def flatten(prefix: str, values: dict[str, Any]) -> Iterable[tuple[str, Any]]:
             yield name, value
 
 
-def passwords(values: dict[str, Any]) -> set[str]:
-    """The passwords of the URLs among ``values`` (nested), as given and URL-encoded."""
-    found: set[str] = set()
+def secret_urls(values: dict[str, Any]) -> dict[str, str]:
+    """The URLs with a password among ``values`` (nested), each with its masked form."""
+    found = {}
     for _, value in flatten("", values):
         if not isinstance(value, str) or "://" not in value:
             continue
@@ -181,5 +180,5 @@ def passwords(values: dict[str, Any]) -> set[str]:
         except ArgumentError:
             continue
         if password:
-            found |= {str(password), quote(str(password), safe=""), quote_plus(str(password))}
+            found[value] = mask_url(value)
     return found

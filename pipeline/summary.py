@@ -59,6 +59,21 @@ class Promotion(Decision):
 
     model: str
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Promotion:
+        """The decision ``asdict`` wrote (fields added or dropped since are tolerated)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    @classmethod
+    def from_tags(cls, tags: dict[str, str]) -> Promotion | None:
+        """The decision recorded only as parent-run tags (before ``decision.json``)."""
+        if "promotion" not in tags or "/" not in tags.get("registry.model", ""):
+            return None
+        model, _, version = tags["registry.model"].rpartition("/")
+        reason = tags.get("promotion_reason", "")
+        return cls(tags["promotion"], reason, "", version, float("nan"), model=model)
+
 
 @dataclass(frozen=True)
 class StudySummary:

@@ -263,10 +263,10 @@ class Tracker(ModelStore):
             )
         except (MlflowException, KeyError, TypeError):
             return None
-        try:  # the registry's decision, if one was made
-            decision = Promotion(**mlflow.artifacts.load_dict(f"runs:/{run_id}/{DECISION}"))
-        except (MlflowException, TypeError):
-            return summary
+        try:  # the registry's decision, if one was made (before decision.json: its tags)
+            decision = Promotion.from_dict(mlflow.artifacts.load_dict(f"runs:/{run_id}/{DECISION}"))
+        except (MlflowException, TypeError, KeyError):
+            decision = Promotion.from_tags(self.client.get_run(run_id).data.tags)
         return replace(summary, promotion=decision)
 
 

@@ -63,8 +63,12 @@ DRAIN_SECONDS = 30.0
 PAUSE_IN_LOGGING = "PIPELINE_TEST_PAUSE_IN_LOGGING"
 
 
-class TrialLoggingError(StoreWriteError):
+class TrialLoggingError(RuntimeError):
     """Logging a trial to MLflow failed (the message is the original error's)."""
+
+
+class TrialStoreError(TrialLoggingError, StoreWriteError):
+    """Logging a trial failed on writing a store (a full disk, a read-only folder)."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class TrialLogger:
         self.count = 0  # trials logged
         self._futures: list[Future] = []
         self._error: str | None = None
+        self._io = False  # the first error was the operating system's (OSError)
 
     def __enter__(self) -> TrialLogger:
         log_pool.start()
@@ -117,7 +122,7 @@ class TrialLogger:
         if exc is None and self._error is None and self.pending():
             self._error = f"the trial logger stopped with {self.pending()} trials not logged"
         if exc is None and self._error is not None:
-            raise TrialLoggingError(self._error)
+            raise (TrialStoreError if self._io else TrialLoggingError)(self._error)
 
     def _wait_all(self) -> None:
         """Wait for every submitted trial; say so, with a bar on a terminal, if any is left."""
@@ -134,7 +139,7 @@ class TrialLogger:
         """Hand a finished trial over; raises the first logging error, if any."""
         self._collect()
         if self._error is not None:
-            raise TrialLoggingError(self._error)
+            raise (TrialStoreError if self._io else TrialLoggingError)(self._error)
         try:
             pause = float(os.environ.get(PAUSE_IN_LOGGING, "0"))
             future = log_pool.submit(_log_in_worker, self.study, result, pause)
@@ -159,7 +164,8 @@ class TrialLogger:
             elif future.exception() is not None:
                 exc = future.exception()
                 log.error("logging a trial failed: %s", exc)
-                self._error = self._error or f"{type(exc).__name__}: {exc}"
+                if self._error is None:
+                    self._error, self._io = f"{type(exc).__name__}: {exc}", isinstance(exc, OSError)
             else:
                 self.seconds += future.result()
                 self.count += 1

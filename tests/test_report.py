@@ -123,3 +123,14 @@ def test_counts_are_said_in_the_singular_for_one():
     from pipeline.progress import plural
 
     assert plural(1, "trial") == "1 trial" and plural(3, "trial") == "3 trials"
+
+
+def test_a_decision_is_read_back_from_its_record_or_from_older_tags():
+    from pipeline.summary import Promotion
+
+    made = Promotion("promoted", "first champion", "rmse", "3", 0.5, model="m")
+    assert Promotion.from_dict({**made.__dict__, "added_later": 1}) == made
+    older = {"promotion": "kept", "promotion_reason": "not better", "registry.model": "m/4"}
+    read = Promotion.from_tags(older)
+    assert (read.model, read.version, read.status, read.reason) == ("m", "4", "kept", "not better")
+    assert Promotion.from_tags({"pipeline.role": "study"}) is None  # never decided
