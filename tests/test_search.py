@@ -462,7 +462,8 @@ def test_a_trial_whose_process_stopped_beating_is_failed_and_retried(tmp_path, s
 
 def test_a_trial_whose_process_died_before_its_first_heartbeat_is_failed():
     """Created, then killed before its objective (and Optuna's heartbeat) started: Optuna's
-    stale-trial check cannot see it, so the budget's wait would never end."""
+    stale-trial check cannot see it, so the budget's wait would never end; it is failed and
+    retried once, as a stale trial is."""
     import optuna
 
     from pipeline.trials import STARTED, fail_unstarted
@@ -474,4 +475,8 @@ def test_a_trial_whose_process_died_before_its_first_heartbeat_is_failed():
     assert {t.state.name for t in study.trials} == {"RUNNING"}  # not yet past the grace
     fail_unstarted(study, grace_s=0)
     states = {t.number: t.state.name for t in study.trials}
-    assert states == {dead.number: "FAIL", live.number: "RUNNING"}
+    assert states == {dead.number: "FAIL", live.number: "RUNNING", 2: "WAITING"}
+    # run once more, linked to the dead trial as Optuna's own stale-trial retry links it
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback
+    with pytest.warns(optuna.exceptions.ExperimentalWarning):
+        assert retry.retried_trial_number(study.trials[2]) == dead.number
