@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from pipeline import (
     running,
     stability,
     stores,
+    turns,
 )
 from pipeline.config import Config, Select
 from pipeline.errors import UserError
@@ -48,6 +50,7 @@ class Job:
     study: Study
     tracker: tracking.Tracker
     parent: str
+    turn: ExitStack  # holds the study's report lock once taken, until the registry decided
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,10 @@ class Evidence:
 def search_and_report(job: Job) -> tuple[StudySummary, dict[str, Predictions]]:
     """Run the study to its budget, then write its result on the parent run; the summary,
     and the holdout predictions of the refitted model and of the baselines."""
-    timings, evidence = run_and_log(job)
+    timings, evidence, earlier = run_and_log(job)
+    if earlier is not None:
+        log.info("study %s was reported by another process meanwhile", job.study.name)
+        return replace(earlier, reused=True), {}
     interrupt.check()  # a signal while the last trials were logged stops before the report
     counts = job.study.counts()
     if counts["complete"] == 0:
@@ -96,7 +102,7 @@ def search_and_report(job: Job) -> tuple[StudySummary, dict[str, Predictions]]:
         "best_cv_score": evidence.pick.cv_score,
         "best_trial_number": evidence.pick.trial,
         **_pick_metrics(evidence.picks),
-        **{f"n_trials_{k}": v for k, v in _counts(counts).items()},
+        **{f"n_trials_{k}": counts[k] for k in ("complete", "failed", "pruned")},
         "n_nonzero_coefs": evaluate.n_nonzero(evidence.coefficients),
         "n_features_always_selected": len(evidence.stability.always),
         "n_features_never_selected": len(evidence.stability.never),
@@ -192,40 +198,39 @@ def _pick_metrics(chosen: dict[Select, Pick]) -> dict[str, float]:
     return out
 
 
-def _counts(counts: dict[str, int]) -> dict[str, int]:
-    return {"complete": counts["complete"], "failed": counts["failed"], "pruned": counts["pruned"]}
-
-
-def run_and_log(job: Job) -> tuple[Timings, Evidence | None]:
-    """Run the study's trials, each logged as a child run; then log, evaluated again, the
-    complete trials that have no child run (run by a process that died, or by another
-    Optuna client). Where no trial is still running elsewhere, the evidence for the best
-    one is gathered while the last trials are logged."""
-    from pipeline import search
-
+def run_and_log(job: Job) -> tuple[Timings, Evidence | None, StudySummary | None]:
+    """Run the study's trials, each logged as a child run, then take the study's report
+    lock (see ``turns``); the summary another process reported meanwhile, if one did.
+    Else log, evaluated again, the complete trials that have no child run (run by a process
+    that died, or by another Optuna client); where no trial is still running elsewhere, the
+    evidence for the best one is gathered while this process logs its last trials."""
+    locks = turns.study_locks(job.cfg.search.storage, job.study.name)
     job.tracker.settle_trial_runs(job.parent, older_than_s=job.cfg.search.grace_period)
     start = time.perf_counter()
-    evidence, evidence_s = None, 0.0
-    with running.trial_logger(job.cfg, job.tracker, job.parent, job.parts) as logger:
+    evidence, evidence_s, earlier = None, 0.0, None
+    with (
+        locks.hold(turns.LOGGING, shared=True),
+        running.trial_logger(job.cfg, job.tracker, job.parent, job.parts) as logger,
+    ):
         running.optimize(job.cfg, job.setup, job.space, job.study, logger)
         searched = time.perf_counter() - start
         last = f"; MLflow logs the last {progress.plural(logger.pending(), 'trial')} meanwhile"
         log.info("search done in %.1f s%s", searched, last if logger.pending() else "")
         interrupt.check()
-        if job.study.n_complete() and not job.study.n_running():
+        first = job.turn.enter_context(locks.hold(turns.REPORT, wait=False))
+        earlier = job.tracker.load_summary(job.parent) if first else None
+        if first and earlier is None and job.study.n_complete() and not job.study.n_running():
             evidence = gather(job)
             evidence_s = time.perf_counter() - start - searched
     seconds, count = logger.seconds, logger.count
-    missing, failed = running.unlogged(job.cfg, job.study, job.tracker, job.parent)
-    if missing or failed:
-        log.info("logging %d trials run or failed elsewhere", len(missing) + len(failed))
-        with running.trial_logger(job.cfg, job.tracker, job.parent, job.parts) as logger:
-            for number, (candidate, reason) in failed.items():
-                logger.submit(search.TrialResult(number, candidate, [], 0.0, False, error=reason))
-            for number, candidate in missing.items():
-                logger.submit(search.evaluate(job.setup, candidate, number=number))
+    if not first:  # never waited for while holding the logging lock: see turns
+        job.turn.enter_context(locks.hold(turns.REPORT))
+        earlier = job.tracker.load_summary(job.parent)
+    if earlier is None:
+        with locks.hold(turns.LOGGING):  # every live pipeline process has logged its trials
+            running.log_unlogged(job.cfg, job.study, job.tracker, job.parent, job.setup, job.parts)
     timings = Timings(searched, time.perf_counter() - start, seconds / max(count, 1), evidence_s)
-    return timings, evidence
+    return timings, evidence, earlier
 
 
 def _figures(job: Job, frame: pd.DataFrame, best, coefs) -> dict[str, Any]:

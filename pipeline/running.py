@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from typing import TYPE_CHECKING
 
 from pipeline import interrupt
 from pipeline.config import Config
 from pipeline.split import Split
-from pipeline.storage import shared_storage
 from pipeline.study import Budget
 from pipeline.summary import WorkerSummary
 
@@ -67,8 +65,14 @@ def work(
 
     The parent run stays open: ``make tune`` (or a later one) reports, registers and closes it.
     """
+    from pipeline import turns
+
     tracker.settle_trial_runs(parent, older_than_s=cfg.search.grace_period)
-    with trial_logger(cfg, tracker, parent, parts) as logger:
+    locks = turns.study_locks(cfg.search.storage, study.name)
+    with (
+        locks.hold(turns.LOGGING, shared=True),
+        trial_logger(cfg, tracker, parent, parts) as logger,
+    ):
         done = optimize(cfg, setup, space, study, logger)
     return worker_summary(cfg, study, parent, done)
 
@@ -115,21 +119,31 @@ def worker_summary(cfg: Config, study: Study, parent: str, done: int) -> WorkerS
     )
 
 
-def unlogged(cfg: Config, study: Study, tracker: tracking.Tracker, parent: str):
-    """The complete trials with no finished child run, and the failed trials with no child
-    run at all, once the other workers had time to log theirs."""
-    from pipeline import tracking
+def log_unlogged(
+    cfg: Config,
+    study: Study,
+    tracker: tracking.Tracker,
+    parent: str,
+    setup: search.CVSetup,
+    parts: Split,
+) -> None:
+    """Log the complete trials with no finished child run, evaluated again, and the failed
+    trials with no child run at all. Call it holding the study's logging lock exclusively
+    (``turns``): no live pipeline process is logging a trial then, so any child run still
+    RUNNING was left by a dead one, and a trial without one was run by a dead process or by
+    another Optuna client."""
+    from pipeline import search, tracking
 
-    wait = cfg.search.grace_period if shared_storage(cfg.search.storage) else 0
-    deadline = time.monotonic() + wait
-    while True:
-        older = 0.0 if time.monotonic() >= deadline else wait
-        logged = tracker.settle_trial_runs(parent, older_than_s=older)
-        missing = {n: c for n, c in study.complete_candidates().items() if n not in logged}
-        if not missing or older == 0.0:
-            break
-        interrupt.check()
-        time.sleep(1.0)
+    logged = tracker.settle_trial_runs(parent)
+    missing = {n: c for n, c in study.complete_candidates().items() if n not in logged}
     runs = {r.data.tags.get(tracking.TRIAL_NUMBER) for r in tracker.trial_runs(parent)}
     failed = {n: f for n, f in study.failed_candidates().items() if str(n) not in runs}
-    return missing, failed
+    if not missing and not failed:
+        return
+    log.info("logging %d trials run or failed elsewhere", len(missing) + len(failed))
+    with trial_logger(cfg, tracker, parent, parts) as logger:
+        for number, (candidate, reason) in failed.items():
+            logger.submit(search.TrialResult(number, candidate, [], 0.0, False, error=reason))
+        for number, candidate in missing.items():
+            interrupt.check()
+            logger.submit(search.evaluate(setup, candidate, number=number))

@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 CREATE_LOCK = 0x7265677475_01
 TRIAL_LOCK = 0x7265677475_02
 # On SQLite each is a file beside the database, one per lock whatever the number of
-# studies: ``optuna.db.create.lock`` and ``optuna.db.ask.lock``.
+# studies: ``optuna.db.create.lock`` and ``optuna.db.ask.lock``. A study's own locks (who
+# logs and who reports it) are in ``turns``.
 LOCK_FILES = {CREATE_LOCK: "create", TRIAL_LOCK: "ask"}
 
 
@@ -101,14 +102,14 @@ class StorageLock:
         self.url = url
         self.backend = make_url(url).get_backend_name()
         self.path = sqlite.path_of(url)
-        self.connection: sqlalchemy.Connection | None = None
+        self.conn: sqlalchemy.Connection | None = None
         self.local = threading.Lock()
 
     @contextmanager
     def hold(self, key: int) -> Iterator[None]:
         with self.local:
             if self.backend == "postgresql":
-                conn = self._connect()
+                conn = self.connection()
                 conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
                 try:
                     yield
@@ -125,15 +126,16 @@ class StorageLock:
             else:
                 yield
 
-    def _connect(self) -> sqlalchemy.Connection:
-        if self.connection is None:
+    def connection(self) -> sqlalchemy.Connection:
+        """The process's connection to the database that holds its advisory locks."""
+        if self.conn is None:
             engine = sqlalchemy.create_engine(self.url, poolclass=sqlalchemy.pool.NullPool)
             try:
-                self.connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                self.conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             except sqlalchemy.exc.SQLAlchemyError as exc:
                 raise unreachable("search.storage", self.url, exc) from None
-            atexit.register(self.connection.close)
-        return self.connection
+            atexit.register(self.conn.close)
+        return self.conn
 
 
 def _flock(fd: int, path: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -92,23 +93,24 @@ def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> JobResult:
         if cfg.job == config.Job.retrain and cfg.registry.force:
             cfg = replace(cfg, search=replace(cfg.search, fresh=True))
         opened = _open_study(cfg, dataset, space, fingerprint, tracker)
-    predictions = None  # of a finished study: computed again by the gate
-    if isinstance(opened, StudySummary | WorkerSummary):  # a finished study
-        summary = opened
-        if cfg.job == config.Job.worker or summary.promotion is not None:
+    with contextlib.ExitStack() as turn:  # the study's report lock, once taken (see turns)
+        predictions = None  # of a finished study: computed again by the gate
+        if isinstance(opened, StudySummary | WorkerSummary):  # a finished study
+            summary = opened
+        elif cfg.job == config.Job.worker:
+            return running.work(cfg, parts, setup, space, *opened, tracker)
+        else:
+            study, parent = opened
+            job = outcome.Job(cfg, dataset, parts, setup, space, study, tracker, parent, turn)
+            summary, predictions = _study(job)
+        if isinstance(summary, WorkerSummary) or summary.promotion is not None:
             return _reported_again(summary, tracker)  # else the gate decides now
-    elif cfg.job == config.Job.worker:
-        return running.work(cfg, parts, setup, space, *opened, tracker)
-    else:
-        study, parent = opened
-        job = outcome.Job(cfg, dataset, parts, setup, space, study, tracker, parent)
-        summary, predictions = _study(job)
-    if not cfg.registry.enabled:
-        return summary
-    from pipeline import decide
+        if not cfg.registry.enabled:
+            return summary
+        from pipeline import decide
 
-    gate = {"dataset": dataset, "parts": parts, "setup": setup, "digests": digests}
-    return decide.promote(cfg, tracker, summary, predictions=predictions, **gate)
+        gate = {"dataset": dataset, "parts": parts, "setup": setup, "digests": digests}
+        return decide.promote(cfg, tracker, summary, predictions=predictions, **gate)
 
 
 def _reported_again(summary: StudySummary | WorkerSummary, tracker) -> JobResult:
@@ -256,6 +258,8 @@ def _study(job) -> tuple[StudySummary, dict]:
 
     try:
         summary, predictions = outcome.search_and_report(job)
+        if summary.reused:  # reported by another process meanwhile
+            return summary, predictions
     except KeyboardInterrupt:
         job.tracker.close_parent(job.parent, "KILLED")
         raise

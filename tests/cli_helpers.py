@@ -14,14 +14,18 @@ PENALTY_PARAMS["elasticnet"] = {"penalty", "alpha", "l1_ratio"}
 
 
 def cli(
-    store: Path, *overrides: str, cwd: Path | None = None, extra_env: dict | None = None
+    store: Path,
+    *overrides: str,
+    cwd: Path | None = None,
+    extra_env: dict | None = None,
+    outputs: Path | None = None,
 ) -> subprocess.Popen:
     args = [
         sys.executable,
         "-m",
         "pipeline",
         f"store_dir={store}",
-        f"hydra.run.dir={store}/outputs",
+        f"hydra.run.dir={outputs or store / 'outputs'}",
         *overrides,
     ]
     env = {**os.environ, "PYTHONWARNINGS": "error::FutureWarning", **(extra_env or {})}

@@ -165,8 +165,8 @@ def test_a_finished_study_is_reported_not_rerun(finished):
     assert len(after["trial"]) == len(before["trial"]) and len(after["study"]) == 1
     (parent,) = after["study"]
     assert parent.data.tags["promotion"] == "promoted"
-    locks = sorted(p.name for p in store.glob("*.lock"))  # two, named for what they guard
-    assert locks == ["optuna.db.ask.lock", "optuna.db.create.lock"]
+    locks = sorted(p.name for p in store.glob("*.lock"))  # three, named for what they guard
+    assert locks == ["optuna.db.ask.lock", "optuna.db.create.lock", "optuna.db.study.lock"]
 
 
 @pytest.mark.parametrize(

@@ -308,3 +308,41 @@ def test_no_url_in_the_environment_falls_back_to_localhost(make_config, monkeypa
     monkeypatch.delenv("REGTUNE_STORAGE", raising=False)
     cfg = make_config("search=distributed")
     assert cfg.search.storage.startswith("postgresql+psycopg://regtune@127.0.0.1")
+
+
+@pytest.mark.e2e
+def test_three_make_tune_at_once_on_one_sqlite_study_log_each_trial_once_and_report_once(
+    tmp_path,
+):
+    """Issue 16, item 7: jobs started together share the study; each trial has one child
+    run (none logged again by a job that finished first), and one job reports and decides
+    while the others wait for it and print its result."""
+    from cli_helpers import client, runs_by_role
+
+    store = tmp_path / "store"
+    args = ("search.n_trials=30", "search.progress_bar=false")
+    procs = [cli(store, *args, outputs=tmp_path / f"out{i}") for i in range(3)]
+    outputs = _finish(procs)
+
+    by_role = runs_by_role(store)
+    (parent,) = by_role["study"]
+    assert parent.info.status == "FINISHED"
+    trials = by_role["trial"]
+    numbers = Counter(int(r.data.tags["pipeline.trial_number"]) for r in trials)
+    assert max(numbers.values()) == 1, {n: k for n, k in numbers.items() if k > 1}
+    assert {r.info.status for r in trials} == {"FINISHED"}
+    assert len(trials) == 30
+
+    c = client(store)
+    run_id = parent.info.run_id
+    assert len(c.get_metric_history(run_id, "best_cv_score")) == 1  # the report, once
+    models = c.search_logged_models(
+        experiment_ids=[parent.info.experiment_id], filter_string=f"source_run_id = '{run_id}'"
+    )
+    assert [m.name for m in models] == ["best_model"]
+    (version,) = c.search_model_versions("name = 'seed_regression'")
+    assert parent.data.tags["promotion"] == "promoted"
+    assert "decision.json" in {a.path for a in c.list_artifacts(run_id)}
+    # Every job prints the one decision.
+    assert all(f"seed_regression v{version.version}: promoted" in out for out, _ in outputs)
+    assert sum("reported by another process" in err for _, err in outputs) == 2
