@@ -193,11 +193,13 @@ class RegistryConfig:
     """The model registry: the challenger of each study against the current champion.
 
     ``metric`` is the holdout metric the gate compares (null: rmse for regression,
-    roc_auc for two classes, log_loss for more); a challenger is promoted when it beats
-    the champion by at least ``min_improvement`` and beats the baselines.
+    log_loss for classification); a challenger is promoted when it beats
+    the champion by at least ``min_improvement`` and beats the baselines. The version
+    registered is refitted on all rows, holdout included, unless ``refit_all_rows=false``.
     """
 
     enabled: bool = True
+    refit_all_rows: bool = True
     model_name: str | None = None
     metric: str | None = None
     min_improvement: float = 0.0
@@ -287,13 +289,11 @@ def model_name(cfg: Config, dataset_name: str | None = None) -> str:
 
 def default_gate_metric(task: Task, n_classes: int) -> str:
     """The holdout metric the registry gate uses when ``registry.metric`` is null."""
-    if task == Task.regression:
-        return "rmse"
-    return "roc_auc" if n_classes == 2 else "log_loss"
+    return "rmse" if task == Task.regression else "log_loss"
 
 
 def default_scoring(task: Task, n_classes: int) -> str:
     """The scorer used when ``search.scoring`` is null."""
-    if task == Task.regression:
-        return "neg_root_mean_squared_error"
-    return "roc_auc" if n_classes == 2 else "neg_log_loss"
+    # Log loss, a proper scoring rule, for any number of classes: ROC AUC cannot see
+    # calibration, and the strength it picks can leave probabilities far from the truth.
+    return "neg_root_mean_squared_error" if task == Task.regression else "neg_log_loss"

@@ -73,9 +73,18 @@ def _version_tags(summary: StudySummary, digests: dict[str, str]) -> dict[str, o
         **tracking.git_tags(config.PROJECT_ROOT),
         "cv_score": summary.best.cv_score,
         **{f"test_{k}": v for k, v in summary.holdout["best"].items()},
+        "fitted_on": _fitted_on(summary),
         "parent_run_id": summary.parent_run_id,
         "study": summary.study,
     }
+
+
+def _fitted_on(summary: StudySummary) -> str:
+    """Which rows the registered model was fitted on (its holdout metrics: the training fit's)."""
+    data = summary.data
+    if summary.registered_uri != summary.best_model_uri:
+        return f"all {summary.n_fitted} rows ({data.n_train} training + {data.n_test} holdout)"
+    return f"the {data.n_train} training rows"
 
 
 def _predictions(

@@ -10,11 +10,11 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from pipeline import (
-    config,
     evaluate,
     interrupt,
     plots,
     progress,
+    publish,
     report,
     running,
     stability,
@@ -73,7 +73,7 @@ class Evidence:
     predictions: dict[str, Predictions]  # the same models' holdout predictions
     coefficients: pd.Series | pd.DataFrame
     stability: stability.Stability
-    model_uri: str
+    logged: publish.Published
 
     @property
     def pick(self) -> Pick:
@@ -153,25 +153,10 @@ def gather(job: Job) -> Evidence:
     for rule, p in chosen.items():
         params.update({f"pick_{rule}_{k}": v for k, v in p.candidate.params().items()})
     interrupt.check()  # a signal during the refits stops before anything is logged
-    with progress.phase("report: logging the model, tables and figures on the parent run"):
-        uri = _log(job, best_model, params, coefs, stable, figures)
+    tables = {"coefficients.csv": coefs, "stability.csv": stable.table}
+    logged = publish.evidence(job, pick.candidate, best_model, params, tables, figures)
     return Evidence(
-        chosen, selected, best_model, holdout, intervals, predictions, coefs, stable, uri
-    )
-
-
-def _log(job: Job, best_model, params, coefs, stable, figures) -> str:
-    return job.tracker.log_evidence(
-        job.parent,
-        params=params,
-        best_model=best_model,
-        example=job.parts.X_train.head(5),
-        tables={"coefficients.csv": coefs, "stability.csv": stable.table},
-        figures=figures,
-        config_yaml=config.to_yaml(stores.public_config(job.cfg)),
-        dataset=job.dataset,
-        train=(job.parts.X_train, job.parts.y_train),
-        holdout=(job.parts.X_test, job.parts.y_test),
+        chosen, selected, best_model, holdout, intervals, predictions, coefs, stable, logged
     )
 
 
@@ -284,7 +269,9 @@ def _summary(job: Job, counts: dict[str, int], evidence: Evidence, metrics) -> S
         confidence=cfg.holdout.confidence,
         metrics=metrics,
         best=_trial(evidence.pick),
-        best_model_uri=evidence.model_uri,
+        best_model_uri=evidence.logged.model_uri,
+        registered_model_uri=evidence.logged.registered_uri,
+        n_fitted=evidence.logged.n_fitted,
         selected=evidence.selected.value,
         picks={rule.value: _trial(p) for rule, p in evidence.picks.items()},
         always_selected=evidence.stability.always,

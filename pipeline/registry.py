@@ -118,7 +118,7 @@ def promote(
     A version that was rolled back does not come back unless ``force``.
     """
     run_id = summary.parent_run_id
-    version = tracker.register(summary.best_model_uri, name, run_id=run_id, tags=version_tags)
+    version = tracker.register(summary.registered_uri, name, run_id=run_id, tags=version_tags)
     if pause := os.environ.get(PAUSE_AFTER_REGISTER):  # fault injection for the crash test
         time.sleep(float(pause))
     tracker.set_alias(name, CHALLENGER, version)

@@ -62,6 +62,15 @@ def _stability(summary: StudySummary) -> list[str]:
     ]
 
 
+def _refitted(summary: StudySummary) -> list[str]:
+    if summary.registered_uri == summary.best_model_uri:
+        return []
+    return [
+        f"              the version: refitted on all {summary.n_fitted} rows; the metrics "
+        f"above are of its fit on the {summary.data.n_train} training rows"
+    ]
+
+
 def summary_text(summary: StudySummary | Skipped) -> str:
     """A short, readable account of a finished study."""
     if isinstance(summary, Skipped):
@@ -99,6 +108,7 @@ def summary_text(summary: StudySummary | Skipped) -> str:
             "",
             f"  registry    {promotion.model} v{promotion.version}: {promotion.status}",
             f"              {promotion.reason}",
+            *_refitted(summary),
         ]
         if summary.standing:
             lines.append(f"              now: {summary.standing}")

@@ -107,9 +107,17 @@ class StudySummary:
     # Features whose coefficient is non-zero in every CV fold's model, and in none.
     always_selected: list[str] = field(default_factory=list)
     never_selected: list[str] = field(default_factory=list)
+    # What the registry takes: best_model refitted on all rows (n_fitted), or best_model.
+    registered_model_uri: str = ""
+    n_fitted: int = 0
     reused: bool = False  # an earlier run's study, finished before this job started
     promotion: Promotion | None = None
     standing: str = ""  # reported again: where the decided version stands in the registry now
+
+    @property
+    def registered_uri(self) -> str:
+        """The model the registry takes (``best_model_uri`` for older summaries)."""
+        return self.registered_model_uri or self.best_model_uri
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -292,7 +292,7 @@ def test_binary_classification_from_a_csv_with_categories_and_missing_values(tmp
         "search.n_trials=6",
     )
     assert result.returncode == 0, result.stderr
-    assert "roc_auc" in result.stdout and "majority" in result.stdout
+    assert "log_loss" in result.stdout and "majority" in result.stdout
     (parent,) = runs_by_role(store)["study"]
     m = parent.data.metrics
     for name in ("accuracy", "f1", "roc_auc", "log_loss"):
@@ -300,8 +300,9 @@ def test_binary_classification_from_a_csv_with_categories_and_missing_values(tmp
         assert f"baseline_default_logistic_test_{name}" in m
         assert f"baseline_majority_test_{name}" in m
     assert m["n_rows_dropped_missing_target"] == 1
-    assert parent.data.params["search.scoring"] == "roc_auc"
-    assert m["test_roc_auc"] > m["baseline_majority_test_roc_auc"]
+    assert parent.data.params["search.scoring"] == "neg_log_loss"  # a proper scoring rule
+    assert m["test_roc_auc"] > m["baseline_majority_test_roc_auc"]  # and both reported
+    assert m["test_log_loss"] < m["baseline_majority_test_log_loss"]
     files = {a.path for a in client(store).list_artifacts(parent.info.run_id)}
     assert {"confusion_matrix.png", "roc_curve.png", "coefficients.png"} <= files
     mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")

@@ -160,3 +160,47 @@ def test_a_nested_parquet_column_is_named_not_a_crash(tmp_path):
     line = _one_error_line(_tune(store, path))
     assert "column 'tags'" in line and "holds lists" in line and "data.drop" in line
     assert not store.exists() or not any(store.glob("*.db"))
+
+
+def test_the_registered_version_is_the_chosen_candidate_refitted_on_all_rows(declared, tmp_path):
+    """Issue 17: the holdout judges the fit on the training rows; the registry gets the same
+    candidate fitted on every row of the file."""
+    import mlflow
+    from sklearn.base import clone
+
+    store, result = declared
+    c = client(store)
+    (version,) = c.search_model_versions("name = 'cars'")
+    assert version.tags["fitted_on"] == "all 60 rows (48 training + 12 holdout)"
+    assert "refitted on all 60 rows" in result.stdout
+    (parent,) = runs_by_role(store)["study"]
+    mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
+    judged = mlflow.sklearn.load_model(f"runs:/{parent.info.run_id}/best_model")
+    registered = mlflow.sklearn.load_model("models:/cars/1")
+    assert _logged_model(store, parent, "model_all_rows") in version.source
+    rows = pd.read_csv(store.parent / "cars.csv")  # the file the fixture tuned on
+    X, y = rows.drop(columns="mpg"), rows["mpg"]
+    expected = clone(judged).fit(X, y).predict(X)  # the same pipeline, fitted on all 60 rows
+    np.testing.assert_allclose(registered.predict(X), expected, rtol=1e-4)
+    assert not np.allclose(registered.predict(X), judged.predict(X), rtol=1e-4)
+
+
+def test_refit_all_rows_false_registers_the_fit_the_holdout_judged(tmp_path):
+    csv = tmp_path / "cars.csv"
+    _cars(rotary=False).to_csv(csv, index=False)
+    store = tmp_path / "store"
+    result = _tune(store, csv, "registry.refit_all_rows=false", "data.drop=[car_id]")
+    assert result.returncode == 0, result.stderr
+    (version,) = client(store).search_model_versions("name = 'cars'")
+    assert version.tags["fitted_on"] == "the 48 training rows"
+    (parent,) = runs_by_role(store)["study"]
+    assert _logged_model(store, parent, "best_model") in version.source
+    assert "refitted on all" not in result.stdout
+
+
+def _logged_model(store: Path, run, name: str) -> str:
+    (model,) = client(store).search_logged_models(
+        experiment_ids=[run.info.experiment_id],
+        filter_string=f"source_run_id = '{run.info.run_id}' AND name = '{name}'",
+    )
+    return model.model_id

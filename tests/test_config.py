@@ -39,7 +39,7 @@ def test_default_config_is_the_tutorial_setup(make_config):
     ("task", "n_classes", "scoring"),
     [
         (Task.regression, 0, "neg_root_mean_squared_error"),
-        (Task.classification, 2, "roc_auc"),
+        (Task.classification, 2, "neg_log_loss"),
         (Task.classification, 3, "neg_log_loss"),
     ],
 )
