@@ -96,11 +96,14 @@ BENCH_ARGS ?=
 WORKER_BENCH_ARGS ?=
 E2E_BENCH_ARGS ?=
 LOGGING_BENCH_ARGS ?=
-bench: $(STAMP) ## Benchmarks: search vs scikit-learn's CV tuners on D1-D4, then 1 vs 2 workers on PostgreSQL, the whole command vs an ElasticNetCV process, trial logging vs a bare MlflowClient loop (not in make test)
+QUALITY_BENCH_ARGS ?=
+bench: $(STAMP) ## Benchmarks: search vs scikit-learn's CV tuners on D1-D4, then 1 vs 2 workers on PostgreSQL, the whole command vs an ElasticNetCV process, trial logging vs a bare MlflowClient loop, holdout quality vs the CV tuners on 10 real tables (not in make test)
 	$(PY) bench/search.py $(BENCH_ARGS)
 	$(PY) bench/workers.py $(WORKER_BENCH_ARGS)
 	$(PY) bench/end_to_end.py $(E2E_BENCH_ARGS)
 	$(PY) bench/logging_cost.py $(LOGGING_BENCH_ARGS)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c $(LOCK) -e '.[dev,bench]'
+	$(PY) bench/quality.py $(QUALITY_BENCH_ARGS)
 
 lint: $(STAMP) ## Check style with ruff
 	$(VENV)/bin/ruff check .

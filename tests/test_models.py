@@ -155,3 +155,20 @@ def test_fast_path_arguments_agree_with_the_estimators():
 def test_elasticnet_share_needs_l1_ratio():
     with pytest.raises(ValueError, match="l1_ratio"):
         l1_share(Candidate(Penalty.elasticnet, 0.5))
+
+
+def test_a_multiclass_saga_fit_is_the_same_every_time():
+    """Issue 17: saga visits the rows in a random order; two runs must fit the same model."""
+    from sklearn.datasets import load_wine
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    candidate = Candidate(Penalty.elasticnet, 0.05, 0.5)
+    fits = []
+    for _ in range(2):
+        pipe = make_estimator(
+            candidate, task=Task.classification, numeric=list(X.columns), max_iter=30
+        )
+        with pytest.warns(ConvergenceWarning):  # stopped early: where the order shows most
+            fits.append(pipe.fit(X, y)[-1].coef_)
+    np.testing.assert_array_equal(fits[0], fits[1])
