@@ -6,7 +6,7 @@ import logging
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
-from pipeline import config, evaluate, interrupt, progress, registry, tracking
+from pipeline import config, evaluate, interrupt, model_store, progress, registry, tracking
 from pipeline.summary import Promotion, StudySummary
 from pipeline.uncertainty import Predictions
 
@@ -68,12 +68,15 @@ def promote(
 
 
 def _version_tags(summary: StudySummary, digests: dict[str, str]) -> dict[str, object]:
+    refitted = summary.registered_uri != summary.best_model_uri
+    judged = {model_store.JUDGED_URI_TAG: summary.best_model_uri} if refitted else {}
     return {
         **digests,
         **tracking.git_tags(config.PROJECT_ROOT),
         "cv_score": summary.best.cv_score,
         **{f"test_{k}": v for k, v in summary.holdout["best"].items()},
         "fitted_on": _fitted_on(summary),
+        **judged,  # what a later gate re-scores on its holdout (the refit saw those rows)
         "parent_run_id": summary.parent_run_id,
         "study": summary.study,
     }

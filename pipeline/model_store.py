@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 # skops refuses unknown types on load; a dtype (kept by the imputer and encoder) is data.
 SKOPS_TRUSTED_TYPES = ["numpy.dtype"]
+# A version refitted on all rows names the training fit the gate judged, and its digest.
+JUDGED_URI_TAG, JUDGED_DIGEST_TAG = "judged_model_uri", "judged_model_digest"
 
 
 class ModelStore:
@@ -87,9 +89,9 @@ class ModelStore:
         model_id = (
             model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
         )
-        with tempfile.TemporaryDirectory() as tmp:  # what is registered: checked on load
-            files = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=tmp))
-            tags = {**tags, model_files.DIGEST_TAG: model_files.digest(files)}
+        tags = {**tags, model_files.DIGEST_TAG: _digest_of(model_uri)}  # checked on load
+        if JUDGED_URI_TAG in tags:  # the fit the gate judged, loaded to re-score a champion
+            tags[JUDGED_DIGEST_TAG] = _digest_of(tags[JUDGED_URI_TAG])
         version = self.client.create_model_version(
             name,
             model_uri,
@@ -107,23 +109,28 @@ class ModelStore:
         self.load_version(name, version.version)
         return version.version
 
-    def load_version(self, name: str, version: str) -> Pipeline:
+    def load_version(self, name: str, version: str, *, load: bool = True) -> Pipeline | None:
         """Version ``version`` of ``name``, loaded only if its files are the ones registered
-        and in the skops format (``model_files.check``); ``UserError`` otherwise."""
+        and in the skops format (``model_files.check``); ``UserError`` otherwise. With
+        ``load=False`` the files are only checked."""
         expected = self.version_tags(name, version).get(model_files.DIGEST_TAG)
         what = f"{name} version {version}"
         if expected is None:
             log.warning(
                 "%s has no %s tag (registered before digests were)", what, model_files.DIGEST_TAG
             )
-        with tempfile.TemporaryDirectory() as tmp:
-            uri = f"models:/{name}/{version}"
-            files = Path(mlflow.artifacts.download_artifacts(uri, dst_path=tmp))
-            flavors = mlflow.models.Model.load(str(files / "MLmodel")).flavors
-            model_files.check(
-                files, flavors, expected=expected, trusted=SKOPS_TRUSTED_TYPES, what=what
-            )
-            return mlflow.sklearn.load_model(str(files))
+        return _load_checked(f"models:/{name}/{version}", expected, what, load=load)
+
+    def load_judged(self, name: str, version: str) -> Pipeline:
+        """The fit whose holdout metrics the gate judged when ``version`` was registered: the
+        version itself, or (refitted on all rows) its training fit, checked as the version
+        is. A refit has seen the rows of any later holdout drawn from the same file."""
+        tags = self.version_tags(name, version)
+        if JUDGED_URI_TAG not in tags:
+            return self.load_version(name, version)
+        self.load_version(name, version, load=False)  # a champion whose files changed: refused
+        what = f"{name} version {version}'s judged fit"
+        return _load_checked(tags[JUDGED_URI_TAG], tags.get(JUDGED_DIGEST_TAG), what)
 
     def version_of_run(self, name: str, run_id: str) -> str | None:
         """The version of ``name`` registered from ``run_id``, if any."""
@@ -178,3 +185,18 @@ class Registry(ModelStore):
         except (MlflowException, SQLAlchemyError, sqlite3.Error) as exc:  # unreachable, refused
             raise unreachable(key, uri, exc) from None
         return registry
+
+
+def _digest_of(uri: str) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        return model_files.digest(Path(mlflow.artifacts.download_artifacts(uri, dst_path=tmp)))
+
+
+def _load_checked(uri: str, expected: str | None, what: str, *, load: bool = True):
+    """The model at ``uri``, loaded only if its files have digest ``expected`` and are in
+    the skops format (``model_files.check``); ``UserError`` otherwise (None: not loaded)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        files = Path(mlflow.artifacts.download_artifacts(uri, dst_path=tmp))
+        flavors = mlflow.models.Model.load(str(files / "MLmodel")).flavors
+        model_files.check(files, flavors, expected=expected, trusted=SKOPS_TRUSTED_TYPES, what=what)
+        return mlflow.sklearn.load_model(str(files)) if load else None

@@ -5,12 +5,10 @@ so that the registered model does not waste a fifth of a small table."""
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sklearn.exceptions import ConvergenceWarning
 
 from pipeline import config, progress, stores, tracking
 
@@ -64,10 +62,8 @@ def evidence(
 
 
 def all_rows(job: Job, candidate: Candidate) -> Pipeline:
-    """``candidate``'s pipeline fitted on the training and holdout rows together."""
+    """``candidate``'s pipeline fitted on the training and holdout rows together, by the
+    solvers the search's CV judged it with (scikit-learn's saga and lbfgs stop elsewhere)."""
     X = pd.concat([job.parts.X_train, job.parts.X_test])
     y = pd.concat([job.parts.y_train, job.parts.y_test])
-    with warnings.catch_warnings():
-        # As for every fit of the search: max_iter bounds it, and the CV judged that bound.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return job.setup.estimator(candidate).fit(X, y)
+    return replace(job.setup, X=X, y=y, folds=()).fit(candidate)

@@ -219,7 +219,7 @@ def _versus_champion(
     from pipeline.uncertainty import Predictions
 
     try:
-        model = tracker.load_version(name, champion.version)
+        model = tracker.load_judged(name, champion.version)  # not its refit on all rows
         if best.classes is not None:
             if not np.array_equal(np.asarray(model.classes_), best.classes):
                 raise ValueError(f"its classes {list(model.classes_)} are not today's")

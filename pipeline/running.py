@@ -129,14 +129,17 @@ def log_unlogged(
 ) -> None:
     """Log the complete trials with no finished child run, evaluated again, and the failed
     trials with no child run at all. Call it holding the study's logging lock exclusively
-    (``turns``): no live pipeline process is logging a trial then, so any child run still
-    RUNNING was left by a dead one, and a trial without one was run by a dead process or by
-    another Optuna client."""
+    (``turns``): no live pipeline process is logging a trial then, so a trial without a
+    child run was run by a dead process or by another Optuna client. A child run RUNNING
+    for more than ``grace_period`` was left by a dead process (KILLED, logged again); a
+    younger one may belong to the logging worker of a process just interrupted (left be)."""
     from pipeline import search, tracking
 
-    logged = tracker.settle_trial_runs(parent)
+    logged = tracker.settle_trial_runs(parent, older_than_s=cfg.search.grace_period)
+    runs = {r.data.tags.get(tracking.TRIAL_NUMBER): r for r in tracker.trial_runs(parent)}
+    # A young RUNNING run: the logging worker of an interrupted process may still finish it.
+    logged |= {int(n) for n, r in runs.items() if n and r.info.status == "RUNNING"}
     missing = {n: c for n, c in study.complete_candidates().items() if n not in logged}
-    runs = {r.data.tags.get(tracking.TRIAL_NUMBER) for r in tracker.trial_runs(parent)}
     failed = {n: f for n, f in study.failed_candidates().items() if str(n) not in runs}
     if not missing and not failed:
         return

@@ -144,6 +144,9 @@ class Tracker(ModelStore):
         return _on_own_thread(start)
 
     def close_parent(self, run_id: str, status: str) -> None:
+        """End the parent run; one another process reported (FINISHED) is left as it is."""
+        if status != "FINISHED" and self.client.get_run(run_id).info.status == "FINISHED":
+            return
         self.client.set_terminated(run_id, status)
 
     def trial_runs(self, parent_run_id: str) -> list[mlflow.entities.Run]:

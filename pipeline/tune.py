@@ -96,7 +96,7 @@ def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> JobResult:
     with contextlib.ExitStack() as turn:  # the study's report lock, once taken (see turns)
         predictions = None  # of a finished study: computed again by the gate
         if isinstance(opened, StudySummary | WorkerSummary):  # a finished study
-            summary = opened
+            summary = _once_undecided(cfg, opened, tracker, turn)
         elif cfg.job == config.Job.worker:
             return running.work(cfg, parts, setup, space, *opened, tracker)
         else:
@@ -111,6 +111,17 @@ def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> JobResult:
 
         gate = {"dataset": dataset, "parts": parts, "setup": setup, "digests": digests}
         return decide.promote(cfg, tracker, summary, predictions=predictions, **gate)
+
+
+def _once_undecided(cfg: Config, summary, tracker, turn: contextlib.ExitStack):
+    """A finished study's summary, read again under the study's report lock when it has no
+    decision yet: the process that reported it may be deciding right now."""
+    if isinstance(summary, WorkerSummary) or summary.promotion or not cfg.registry.enabled:
+        return summary
+    from pipeline import turns
+
+    turn.enter_context(turns.study_locks(cfg.search.storage, summary.study).hold(turns.REPORT))
+    return replace(tracker.load_summary(summary.parent_run_id) or summary, reused=True)
 
 
 def _reported_again(summary: StudySummary | WorkerSummary, tracker) -> JobResult:
@@ -258,7 +269,9 @@ def _study(job) -> tuple[StudySummary, dict]:
 
     try:
         summary, predictions = outcome.search_and_report(job)
-        if summary.reused:  # reported by another process meanwhile
+        if summary.reused:  # reported by another process meanwhile (or it died closing)
+            job.study.mark_finished()
+            job.tracker.close_parent(job.parent, "FINISHED")
             return summary, predictions
     except KeyboardInterrupt:
         job.tracker.close_parent(job.parent, "KILLED")

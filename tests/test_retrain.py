@@ -359,3 +359,24 @@ def test_tampered_model_files_are_refused_before_anything_is_loaded(tmp_path):
     assert retrain.returncode == 2 and "not a skops scikit-learn model" in retrain.stderr
     assert not planted.exists()  # nothing was unpickled
     assert aliases(store)["champion"] == "1"
+
+
+def test_the_gate_re_scores_the_champion_s_judged_fit_not_its_refit_on_all_rows(tmp_path):
+    """The registered version saw every row, today's holdout included; re-scored as such it
+    would look better than it is and never be replaced. The gate loads the fit it judged."""
+    store = tmp_path / "store"
+    args = ("search.n_trials=6", "data.noise=20")
+    assert "v1: promoted" in run(store, *args).stdout
+    tags = versions(store)["1"]
+    assert tags["fitted_on"] == "all 100 rows (80 training + 20 holdout)"
+    assert tags["judged_model_uri"].startswith("models:/m-")
+    assert len(tags["judged_model_digest"]) == 64
+    again = run(store, *args, "search.fresh=true")  # the same data, split and candidate
+    assert again.returncode == 0, again.stderr
+    assert "v2: kept" in again.stdout
+    parent = next(
+        r
+        for r in runs_by_role(store)["study"]
+        if r.data.tags.get("registry.model", "").endswith("/2")
+    )
+    assert parent.data.metrics["registry_gain_vs_champion"] == 0.0  # the same judged fit

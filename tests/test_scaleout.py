@@ -339,10 +339,43 @@ def test_three_make_tune_at_once_on_one_sqlite_study_log_each_trial_once_and_rep
     models = c.search_logged_models(
         experiment_ids=[parent.info.experiment_id], filter_string=f"source_run_id = '{run_id}'"
     )
-    assert [m.name for m in models] == ["best_model"]
+    assert sorted(m.name for m in models) == ["best_model", "model_all_rows"]  # once each
     (version,) = c.search_model_versions("name = 'seed_regression'")
     assert parent.data.tags["promotion"] == "promoted"
     assert "decision.json" in {a.path for a in c.list_artifacts(run_id)}
     # Every job prints the one decision.
     assert all(f"seed_regression v{version.version}: promoted" in out for out, _ in outputs)
     assert sum("reported by another process" in err for _, err in outputs) == 2
+
+
+@pytest.mark.e2e
+def test_a_job_that_finds_the_study_reported_but_undecided_waits_for_the_decision(tmp_path):
+    """A second job started while the first is deciding (the study reported, no decision
+    yet) waits for the study's report lock and prints that decision; it decides nothing."""
+    from cli_helpers import client
+
+    store = tmp_path / "store"
+    args = ("search.n_trials=6", "search.progress_bar=false")
+    pause = {"PIPELINE_TEST_PAUSE_AFTER_REGISTER": "8"}
+    first = cli(store, *args, extra_env=pause, outputs=tmp_path / "out0")
+    c = client(store)
+
+    def registered() -> bool:
+        assert first.poll() is None
+        try:
+            return bool(c.search_model_versions("name = 'seed_regression'"))
+        except Exception:  # no store yet
+            return False
+
+    _wait_for(registered, what="the first job's registered version")
+    second = cli(store, *args, outputs=tmp_path / "out1")
+    outputs = _finish([first, second])
+    assert all("seed_regression v1: promoted" in out for out, _ in outputs), outputs
+    (parent,) = [
+        r
+        for r in c.search_runs([c.get_experiment_by_name("regularization").experiment_id])
+        if r.data.tags.get("pipeline.role") == "study"
+    ]
+    assert parent.info.status == "FINISHED"
+    assert len(c.get_metric_history(parent.info.run_id, "registry_challenger_rmse")) == 1
+    assert parent.data.tags["promotion"] == "promoted"

@@ -311,3 +311,16 @@ def test_the_logged_input_schema_is_mlflows_own_for_all_rows(tracker, setup):
     assert schema is not None and '"name": "count"' in schema
     assert logged.schema == schema
     assert json_rows(logged.profile) == 3000
+
+
+def test_a_parent_another_process_finished_is_not_closed_killed_or_failed(tracker):
+    """A job interrupted while it waited for another to report the study leaves the
+    reported parent FINISHED; one still running is closed as asked."""
+    finished = tracker.open_parent(None, run_name="done", tags={}, params={})
+    tracker.close_parent(finished, "FINISHED")
+    for status in ("KILLED", "FAILED"):
+        tracker.close_parent(finished, status)
+        assert tracker.client.get_run(finished).info.status == "FINISHED"
+    running = tracker.open_parent(None, run_name="running", tags={}, params={})
+    tracker.close_parent(running, "KILLED")
+    assert tracker.client.get_run(running).info.status == "KILLED"
