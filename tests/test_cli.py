@@ -292,7 +292,7 @@ def test_binary_classification_from_a_csv_with_categories_and_missing_values(tmp
         "search.n_trials=6",
     )
     assert result.returncode == 0, result.stderr
-    assert "log_loss" in result.stdout and "majority" in result.stdout
+    assert "(neg_log_loss, 5-fold)" in result.stdout and "majority" in result.stdout
     (parent,) = runs_by_role(store)["study"]
     m = parent.data.metrics
     for name in ("accuracy", "f1", "roc_auc", "log_loss"):

@@ -16,6 +16,7 @@ from pipeline.config import (
     SeedRegressionData,
     Task,
     WineData,
+    default_gate_metric,
     default_scoring,
     to_yaml,
 )
@@ -45,6 +46,9 @@ def test_default_config_is_the_tutorial_setup(make_config):
 )
 def test_default_scoring_by_task(task, n_classes, scoring):
     assert default_scoring(task, n_classes) == scoring
+    # The gate judges the holdout by the same proper scoring rule the search tuned for.
+    gate = {"neg_root_mean_squared_error": "rmse", "neg_log_loss": "log_loss"}[scoring]
+    assert default_gate_metric(task, n_classes) == gate
 
 
 @pytest.mark.parametrize(
