@@ -136,11 +136,14 @@ def log_unlogged(
     from pipeline import search, tracking
 
     logged = tracker.settle_trial_runs(parent, older_than_s=cfg.search.grace_period)
-    runs = {r.data.tags.get(tracking.TRIAL_NUMBER): r for r in tracker.trial_runs(parent)}
+    runs = [
+        (r.data.tags.get(tracking.TRIAL_NUMBER), r.info.status) for r in tracker.trial_runs(parent)
+    ]
     # A young RUNNING run: the logging worker of an interrupted process may still finish it.
-    logged |= {int(n) for n, r in runs.items() if n and r.info.status == "RUNNING"}
+    logged |= {int(n) for n, status in runs if n and status == "RUNNING"}
     missing = {n: c for n, c in study.complete_candidates().items() if n not in logged}
-    failed = {n: f for n, f in study.failed_candidates().items() if str(n) not in runs}
+    numbers = {n for n, _ in runs}
+    failed = {n: f for n, f in study.failed_candidates().items() if str(n) not in numbers}
     if not missing and not failed:
         return
     log.info("logging %d trials run or failed elsewhere", len(missing) + len(failed))
