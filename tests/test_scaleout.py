@@ -190,7 +190,10 @@ def test_a_killed_worker_s_trial_is_failed_retried_and_the_budget_stays_exact(
     for retry, original in retries.items():
         assert study.trials[original].state.name == "FAIL"
         assert study.trials[retry].state.name == "COMPLETE"
-        assert study.trials[retry].params == study.trials[original].params
+        # The kill can land between two suggestions: the retry repeats every
+        # parameter the original had drawn, and may add the ones it had not.
+        drawn = study.trials[original].params
+        assert {k: study.trials[retry].params[k] for k in drawn} == drawn
 
     # Finishing the study settles every run: nothing is left RUNNING.
     tune = cli(tmp_path / "tune", *WORKER[1:], *slow, extra_env=env)
