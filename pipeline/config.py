@@ -15,6 +15,16 @@ from pathlib import Path
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from pipeline.data_config import BreastCancerData as BreastCancerData
+from pipeline.data_config import CsvData as CsvData
+from pipeline.data_config import DataConfig as DataConfig
+from pipeline.data_config import DiabetesData as DiabetesData
+from pipeline.data_config import Missing as Missing
+from pipeline.data_config import SeedClassificationData as SeedClassificationData
+from pipeline.data_config import SeedRegressionData as SeedRegressionData
+from pipeline.data_config import Task as Task
+from pipeline.data_config import WineData as WineData
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -26,14 +36,6 @@ class Penalty(StrEnum):
     elasticnet = "elasticnet"
 
 
-class Task(StrEnum):
-    """What the target is; ``auto`` infers it from the target's values."""
-
-    auto = "auto"
-    regression = "regression"
-    classification = "classification"
-
-
 class Select(StrEnum):
     """Which finished trial a study refits: the best mean CV score, or the simplest model
     whose mean CV score is within one standard error of the best's (glmnet's lambda.1se)."""
@@ -42,97 +44,23 @@ class Select(StrEnum):
     one_se = "one_se"
 
 
-class Missing(StrEnum):
-    """What to do with missing feature values: refuse the data, or impute inside the model."""
+class SplitStrategy(StrEnum):
+    """How rows are split: independently, or keeping each group (``data.group_column``) on
+    one side of the holdout and of every fold."""
 
-    error = "error"
-    impute = "impute"
-
-
-@dataclass
-class DataConfig:
-    """Where the data comes from, and how its table is read; each source adds its own keys."""
-
-    name: str = MISSING
-    task: Task = Task.auto
-    missing: Missing = Missing.error
-    max_categories: int = 50
-    drop: list[str] = field(default_factory=list)
-    numeric: list[str] = field(default_factory=list)
-    categorical: list[str] = field(default_factory=list)
-
-
-@dataclass
-class SeedRegressionData(DataConfig):
-    """``sklearn.datasets.make_regression``; every knob is an argument of that function."""
-
-    name: str = "seed_regression"
-    n_samples: int = 100
-    n_features: int = 20
-    n_informative: int = 10
-    bias: float = 0.0
-    effective_rank: int | None = None
-    tail_strength: float = 0.5
-    noise: float = 0.1
-    random_state: int = 42
-
-
-@dataclass
-class SeedClassificationData(DataConfig):
-    """``sklearn.datasets.make_classification``; every knob is an argument of that function."""
-
-    name: str = "seed_classification"
-    n_samples: int = 200
-    n_features: int = 20
-    n_informative: int = 5
-    n_redundant: int = 2
-    n_repeated: int = 0
-    n_classes: int = 2
-    n_clusters_per_class: int = 2
-    weights: list[float] | None = None
-    flip_y: float = 0.01
-    class_sep: float = 1.0
-    random_state: int = 42
-
-
-@dataclass
-class BreastCancerData(DataConfig):
-    """scikit-learn's bundled breast cancer data set (569 tumours, 30 features, 2 classes)."""
-
-    name: str = "breast_cancer"
-
-
-@dataclass
-class WineData(DataConfig):
-    """scikit-learn's bundled wine data set (178 wines, 13 features, 3 classes)."""
-
-    name: str = "wine"
-
-
-@dataclass
-class DiabetesData(DataConfig):
-    """scikit-learn's bundled diabetes data set (442 patients, 10 features)."""
-
-    name: str = "diabetes"
-
-
-@dataclass
-class CsvData(DataConfig):
-    """A CSV or Parquet file (chosen by suffix) with a target column."""
-
-    name: str = "csv"
-    path: str = MISSING
-    target: str = MISSING
-    features: list[str] | None = None
+    random = "random"
+    group = "group"
 
 
 @dataclass
 class SplitConfig:
-    """Holdout split; arguments of ``sklearn.model_selection.train_test_split``."""
+    """Holdout split: ``train_test_split``'s arguments, or with ``strategy=group``
+    ``GroupShuffleSplit``'s (``test_size`` is then a share of the groups)."""
 
     test_size: float = 0.2
     random_state: int = 42
     shuffle: bool = True
+    strategy: SplitStrategy = SplitStrategy.random
 
 
 @dataclass

@@ -26,6 +26,7 @@ from pipeline.config import (
     SeedClassificationData,
     SeedRegressionData,
     SplitConfig,
+    SplitStrategy,
     Task,
     TrackingConfig,
 )
@@ -173,10 +174,31 @@ def _check_data_columns(data: DataConfig) -> None:
         )
 
 
+def _check_strategy(cfg: Config) -> None:
+    """``split.strategy=group`` and ``data.group_column`` go together; groups are drawn at
+    random, so the rows must be shuffled."""
+    grouped = cfg.split.strategy == SplitStrategy.group
+    if grouped and not cfg.data.group_column:
+        raise UserError("split.strategy=group needs data.group_column: the column of groups")
+    if cfg.data.group_column and not grouped:
+        raise UserError(
+            f"data.group_column={cfg.data.group_column!r} is set but split.strategy is "
+            f"{cfg.split.strategy.value}; set split.strategy=group to split by it"
+        )
+    if grouped:
+        require(cfg.split.shuffle, "split.shuffle", "true with split.strategy=group", False)
+        if cfg.data.group_column in (*cfg.data.categorical, *cfg.data.numeric):
+            raise UserError(
+                f"data.group_column: column {cfg.data.group_column!r} is also declared a "
+                "feature (data.categorical or data.numeric); a group column is never one"
+            )
+
+
 def validate(cfg: Config) -> Config:
     """Check value ranges and return a copy with every store location made absolute."""
     _check_rules(cfg)
     _check_data_columns(cfg.data)
+    _check_strategy(cfg)
     if cfg.job == Job.predict:
         require(bool(cfg.predict.input), "predict.input", "a file path", cfg.predict.input)
         require(bool(cfg.predict.output), "predict.output", "a file path", cfg.predict.output)

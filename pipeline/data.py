@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline import grouping
 from pipeline.config import (
     BreastCancerData,
     CsvData,
@@ -47,6 +48,7 @@ class Dataset:
     n_rows_dropped: int = 0
     # The source's row of each row of X (None: the same), to name it in messages.
     positions: np.ndarray | None = field(default=None, repr=False, compare=False)
+    groups: pd.Series | None = field(default=None, repr=False, compare=False)  # group_column
 
     @cached_property
     def classes(self) -> list:
@@ -55,8 +57,9 @@ class Dataset:
 
     @cached_property
     def digest(self) -> str:
-        """A short content hash of features, target and column names (hashed once)."""
-        return digest(self.X, self.y)
+        """A short content hash of features, target, groups and column names (hashed once)."""
+        extra = {} if self.groups is None else {f"group:{self.groups.name}": self.groups}
+        return digest(self.X.assign(**extra), self.y)
 
     def row_label(self, i: int) -> str:
         """Where row ``i`` of ``X`` is in the source: ``line N`` of a CSV file (its header is
@@ -96,6 +99,8 @@ def load(cfg: DataConfig) -> Dataset:
     else:
         raise TypeError(f"no loader for {type(cfg).__name__}")
     ds = replace(ds, task=infer_task(ds.y, cfg.task))
+    if cfg.group_column:
+        ds = grouping.split_off(ds, cfg.group_column)
     for column in cfg.categorical:
         if column == ds.y.name:
             raise UserError(f"data.categorical: column {column!r} is the target (data.target)")
@@ -219,6 +224,7 @@ def _table(cfg: CsvData) -> Dataset:
         ("data.drop", cfg.drop),
         ("data.numeric", cfg.numeric),
         ("data.categorical", cfg.categorical),
+        ("data.group_column", [cfg.group_column] if cfg.group_column else []),
     ):
         unknown = [c for c in listed if c not in columns]
         if unknown:
@@ -237,6 +243,7 @@ def _table(cfg: CsvData) -> Dataset:
         if cfg.target in cfg.features:
             raise UserError(f"data.features: the target column {cfg.target!r} is listed")
         features = [c for c in cfg.features if c not in cfg.drop]
+    features += [c for c in [cfg.group_column] if c and c not in features]  # load() pops it
     y = frame[cfg.target]
     keep = y.notna()
     dropped = int((~keep).sum())

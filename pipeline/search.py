@@ -23,6 +23,7 @@ from sklearn.metrics import get_scorer
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
+from pipeline import grouping
 from pipeline.config import Penalty, SearchConfig, Select, Task
 from pipeline.errors import UserError
 from pipeline.folds import FastCV, OnFold
@@ -118,10 +119,19 @@ class CVSetup:
         tol: float,
         task: Task = Task.regression,
         impute: bool = False,
+        groups: pd.Series | None = None,
     ) -> CVSetup:
-        """Build the folds once: stratified by class for classification."""
-        kind = StratifiedKFold if task == Task.classification else KFold
-        folds = tuple(kind(n_splits=n_splits, shuffle=True, random_state=random_state).split(X, y))
+        """Build the folds once: stratified by class for classification; with ``groups``,
+        no group on both sides of a fold (``pipeline.grouping``)."""
+        classify = task == Task.classification
+        if groups is not None:
+            folds = grouping.folds(
+                y, groups, n_splits=n_splits, random_state=random_state, classify=classify
+            )
+        else:
+            kind = StratifiedKFold if classify else KFold
+            splitter = kind(n_splits=n_splits, shuffle=True, random_state=random_state)
+            folds = tuple(splitter.split(X, y))
         return cls(
             X, y, folds, scoring, tuple(numeric), tuple(categorical), max_iter, tol, task, impute
         )

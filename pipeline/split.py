@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from pipeline.config import Task
+from pipeline import grouping
+from pipeline.config import SplitStrategy, Task
 from pipeline.data import Dataset
 
 
@@ -19,13 +20,25 @@ class Split:
     X_test: pd.DataFrame
     y_train: pd.Series
     y_test: pd.Series
+    # split.strategy=group: the training rows' groups, for the folds
+    groups_train: pd.Series | None = None
 
 
-def holdout(dataset: Dataset, *, test_size: float, random_state: int, shuffle: bool) -> Split:
+def holdout(
+    dataset: Dataset,
+    *,
+    test_size: float,
+    random_state: int,
+    shuffle: bool,
+    strategy: SplitStrategy = SplitStrategy.random,
+) -> Split:
     """Split ``dataset`` into training and holdout rows, reproducibly.
 
     Classification holdouts are stratified (when shuffled), so each class keeps its share.
+    With ``strategy=group`` whole groups go to the holdout (see ``pipeline.grouping``).
     """
+    if strategy == SplitStrategy.group:
+        return _by_group(dataset, test_size=test_size, random_state=random_state)
     stratify = dataset.y if dataset.task == Task.classification and shuffle else None
     X_train, X_test, y_train, y_test = train_test_split(
         dataset.X,
@@ -36,3 +49,16 @@ def holdout(dataset: Dataset, *, test_size: float, random_state: int, shuffle: b
         stratify=stratify,
     )
     return Split(X_train, X_test, y_train, y_test)
+
+
+def _by_group(dataset: Dataset, *, test_size: float, random_state: int) -> Split:
+    if dataset.groups is None:
+        raise ValueError("split.strategy=group needs a data set with groups")
+    train, test = grouping.holdout_rows(
+        dataset.groups, test_size=test_size, random_state=random_state
+    )
+    X, y = dataset.X, dataset.y
+    if dataset.task == Task.classification:
+        grouping.check_classes(y, {"the training rows": y.iloc[train], "the holdout": y.iloc[test]})
+    groups = dataset.groups.iloc[train].reset_index(drop=True)
+    return Split(X.iloc[train], X.iloc[test], y.iloc[train], y.iloc[test], groups)

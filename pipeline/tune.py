@@ -10,7 +10,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline import config, constraints, data, interrupt, lock, probe, stores, validate
+from pipeline import config, constraints, data, grouping, interrupt, lock, probe, stores, validate
 from pipeline.config import Config
 from pipeline.errors import UserError
 from pipeline.split import Split, holdout
@@ -35,6 +35,7 @@ def run(cfg: Config) -> JobResult:
         shuffle=cfg.split.shuffle,
     )
     constraints.check_for_task(cfg, dataset.task)
+    grouping.check(dataset, n_splits=cfg.search.n_splits, test_size=cfg.split.test_size)
     scoring = cfg.search.scoring or config.default_scoring(dataset.task, len(dataset.classes))
     cfg = replace(cfg, search=replace(cfg.search, scoring=scoring))
     parts = holdout(dataset, **asdict(cfg.split))
@@ -163,6 +164,7 @@ def _setup(cfg: Config, dataset: data.Dataset, parts: Split) -> search.CVSetup:
         tol=cfg.search.tol,
         task=dataset.task,
         impute=cfg.data.missing == config.Missing.impute,
+        groups=parts.groups_train,
     )
 
 

@@ -45,6 +45,15 @@ def run(store: Path, *overrides: str, cwd: Path | None = None) -> subprocess.Com
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    """The one line a user error prints: exit 2, no traceback."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
 def client(store: Path):
     from mlflow import MlflowClient
 

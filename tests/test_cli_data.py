@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from cli_helpers import client, run, runs_by_role
+from cli_helpers import client, one_error_line, run, runs_by_role
 
 pytestmark = pytest.mark.e2e
 
@@ -100,19 +100,11 @@ def test_the_model_predicts_raw_rows_whose_category_reads_as_numbers(declared, t
     assert four - eight > 1.5
 
 
-def _one_error_line(result) -> str:
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
-
-
 def test_a_word_among_numbers_names_the_file_line_and_data_categorical(tmp_path):
     csv = tmp_path / "cars.csv"
     _cars().to_csv(csv, index=False)
     assert csv.read_text().splitlines()[ROTARY_ROW + 1].split(",")[3] == "rotary"  # line 34
-    line = _one_error_line(_tune(tmp_path / "store", csv))
+    line = one_error_line(_tune(tmp_path / "store", csv))
     assert "column 'cyl'" in line and "'rotary' (line 34)" in line
     assert "data.categorical=[cyl]" in line and "data.numeric" in line
 
@@ -128,7 +120,7 @@ def test_a_wrong_data_categorical_is_one_line_naming_the_column(tmp_path, extra,
     csv = tmp_path / "cars.csv"
     _cars().to_csv(csv, index=False)
     store = tmp_path / "store"
-    assert culprit in _one_error_line(_tune(store, csv, *extra))
+    assert culprit in one_error_line(_tune(store, csv, *extra))
     assert not store.exists() or not any(store.glob("*.db"))
 
 
@@ -157,7 +149,7 @@ def test_a_nested_parquet_column_is_named_not_a_crash(tmp_path):
     path = tmp_path / "cars.parquet"
     frame.to_parquet(path)
     store = tmp_path / "store"
-    line = _one_error_line(_tune(store, path))
+    line = one_error_line(_tune(store, path))
     assert "column 'tags'" in line and "holds lists" in line and "data.drop" in line
     assert not store.exists() or not any(store.glob("*.db"))
 

@@ -22,7 +22,7 @@ MAX_FUNCTION_LINES = 50
 # The only modules that may import each library (module names inside pipeline/).
 TRACKING_MODULES = {"tracking", "trial_log", "model_store", "inputs"}  # mlflow
 SEARCH_MODULES = {"search", "study", "storage", "trials"}  # optuna
-CONFIG_MODULES = {"__main__", "config"}  # hydra, omegaconf
+CONFIG_MODULES = {"__main__", "config", "data_config"}  # hydra, omegaconf
 BOUNDARIES = {
     "mlflow": TRACKING_MODULES,
     "optuna": SEARCH_MODULES,
