@@ -113,7 +113,7 @@ def _user_error(exc: BaseException) -> SystemExit:
     prefix = "error" if isinstance(exc, UserError) else "config error"
     text = str(exc) if isinstance(exc, UserError) else _one_line(exc)
     print(f"{prefix}: {text}", file=sys.stderr)
-    return SystemExit(EXIT_USER_ERROR)
+    return SystemExit(getattr(exc, "exit_code", EXIT_USER_ERROR))
 
 
 def _scrub_hydra_files(cfg) -> None:

@@ -45,22 +45,26 @@ class Select(StrEnum):
 
 
 class SplitStrategy(StrEnum):
-    """How rows are split: independently, or keeping each group (``data.group_column``) on
-    one side of the holdout and of every fold."""
+    """How rows are split: independently; keeping each group (``data.group_column``) on one
+    side of the holdout and of every fold; or in time order (``data.time_column``)."""
 
     random = "random"
     group = "group"
+    time = "time"
 
 
 @dataclass
 class SplitConfig:
     """Holdout split: ``train_test_split``'s arguments, or with ``strategy=group``
-    ``GroupShuffleSplit``'s (``test_size`` is then a share of the groups)."""
+    ``GroupShuffleSplit``'s (``test_size`` is then a share of the groups); with
+    ``strategy=time`` the latest ``test_size`` of the rows, and forward-chaining folds with
+    ``gap`` rows left out between training and validation rows (``TimeSeriesSplit``)."""
 
     test_size: float = 0.2
     random_state: int = 42
     shuffle: bool = True
     strategy: SplitStrategy = SplitStrategy.random
+    gap: int = 0
 
 
 @dataclass
@@ -132,6 +136,9 @@ class RegistryConfig:
     metric: str | None = None
     min_improvement: float = 0.0
     force: bool = False
+    # job=retrain: train on columns other than the champion's (gone, new, retyped); the
+    # change is recorded on the version (tag schema_change). False: stop, exit 65.
+    allow_schema_change: bool = False
     reject_exit_code: int = 0
     reason: str = ""
 

@@ -175,23 +175,31 @@ def _check_data_columns(data: DataConfig) -> None:
 
 
 def _check_strategy(cfg: Config) -> None:
-    """``split.strategy=group`` and ``data.group_column`` go together; groups are drawn at
-    random, so the rows must be shuffled."""
-    grouped = cfg.split.strategy == SplitStrategy.group
-    if grouped and not cfg.data.group_column:
-        raise UserError("split.strategy=group needs data.group_column: the column of groups")
-    if cfg.data.group_column and not grouped:
-        raise UserError(
-            f"data.group_column={cfg.data.group_column!r} is set but split.strategy is "
-            f"{cfg.split.strategy.value}; set split.strategy=group to split by it"
-        )
-    if grouped:
-        require(cfg.split.shuffle, "split.shuffle", "true with split.strategy=group", False)
-        if cfg.data.group_column in (*cfg.data.categorical, *cfg.data.numeric):
+    """``split.strategy=group`` goes with ``data.group_column``, ``time`` with
+    ``data.time_column``; groups are drawn at random, so the rows must be shuffled."""
+    data, strategy = cfg.data, cfg.split.strategy
+    for needs, key, what in (
+        (SplitStrategy.group, "group_column", "the column of groups"),
+        (SplitStrategy.time, "time_column", "the column of times"),
+    ):
+        column = getattr(data, key)
+        if strategy == needs and not column:
+            raise UserError(f"split.strategy={needs.value} needs data.{key}: {what}")
+        if column and strategy != needs:
             raise UserError(
-                f"data.group_column: column {cfg.data.group_column!r} is also declared a "
-                "feature (data.categorical or data.numeric); a group column is never one"
+                f"data.{key}={column!r} is set but split.strategy is {strategy.value}; "
+                f"set split.strategy={needs.value} to split by it"
             )
+        if column in (*data.categorical, *data.numeric):
+            raise UserError(
+                f"data.{key}: column {column!r} is also declared a feature (data.categorical "
+                "or data.numeric); it is never one"
+            )
+    if strategy == SplitStrategy.group:
+        require(cfg.split.shuffle, "split.shuffle", "true with split.strategy=group", False)
+    require(cfg.split.gap >= 0, "split.gap", ">= 0", cfg.split.gap)
+    if cfg.split.gap and strategy != SplitStrategy.time:
+        raise UserError("split.gap: only split.strategy=time leaves a gap between folds")
 
 
 def validate(cfg: Config) -> Config:
@@ -220,6 +228,10 @@ def validate(cfg: Config) -> Config:
         )
     return dataclasses.replace(
         cfg,
+        # In time order the holdout is the latest rows: never shuffled.
+        split=dataclasses.replace(
+            cfg.split, shuffle=cfg.split.shuffle and cfg.split.strategy != SplitStrategy.time
+        ),
         store_dir=found.store_dir,
         search=dataclasses.replace(cfg.search, storage=found.storage),
         tracking=dataclasses.replace(

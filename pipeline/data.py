@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import grouping
+from pipeline import rowkeys
 from pipeline.config import (
     BreastCancerData,
     CsvData,
@@ -49,6 +49,7 @@ class Dataset:
     # The source's row of each row of X (None: the same), to name it in messages.
     positions: np.ndarray | None = field(default=None, repr=False, compare=False)
     groups: pd.Series | None = field(default=None, repr=False, compare=False)  # group_column
+    times: pd.Series | None = field(default=None, repr=False, compare=False)  # time_column
 
     @cached_property
     def classes(self) -> list:
@@ -58,7 +59,8 @@ class Dataset:
     @cached_property
     def digest(self) -> str:
         """A short content hash of features, target, groups and column names (hashed once)."""
-        extra = {} if self.groups is None else {f"group:{self.groups.name}": self.groups}
+        keys = {"group": self.groups, "time": self.times}
+        extra = {f"{k}:{v.name}": v for k, v in keys.items() if v is not None}
         return digest(self.X.assign(**extra), self.y)
 
     def row_label(self, i: int) -> str:
@@ -99,8 +101,7 @@ def load(cfg: DataConfig) -> Dataset:
     else:
         raise TypeError(f"no loader for {type(cfg).__name__}")
     ds = replace(ds, task=infer_task(ds.y, cfg.task))
-    if cfg.group_column:
-        ds = grouping.split_off(ds, cfg.group_column)
+    ds = rowkeys.split_off(ds, group_column=cfg.group_column, time_column=cfg.time_column)
     for column in cfg.categorical:
         if column == ds.y.name:
             raise UserError(f"data.categorical: column {column!r} is the target (data.target)")
@@ -153,11 +154,9 @@ def _generated(cfg: SeedRegressionData | SeedClassificationData) -> Dataset:
     """Call the scikit-learn generator whose arguments are the config's own keys."""
     from sklearn import datasets
 
-    generator = (
-        datasets.make_regression
-        if isinstance(cfg, SeedRegressionData)
-        else datasets.make_classification
-    )
+    generator = datasets.make_regression
+    if isinstance(cfg, SeedClassificationData):
+        generator = datasets.make_classification
     base = {f.name for f in fields(DataConfig)}
     knobs = {k: v for k, v in asdict(cfg).items() if k not in base}
     X, y = generator(**knobs)
@@ -224,7 +223,6 @@ def _table(cfg: CsvData) -> Dataset:
         ("data.drop", cfg.drop),
         ("data.numeric", cfg.numeric),
         ("data.categorical", cfg.categorical),
-        ("data.group_column", [cfg.group_column] if cfg.group_column else []),
     ):
         unknown = [c for c in listed if c not in columns]
         if unknown:
@@ -243,7 +241,8 @@ def _table(cfg: CsvData) -> Dataset:
         if cfg.target in cfg.features:
             raise UserError(f"data.features: the target column {cfg.target!r} is listed")
         features = [c for c in cfg.features if c not in cfg.drop]
-    features += [c for c in [cfg.group_column] if c and c not in features]  # load() pops it
+    keys = (cfg.group_column, cfg.time_column)  # split off by load(), named if not found
+    features += [c for c in keys if c in columns and c not in features]
     y = frame[cfg.target]
     keep = y.notna()
     dropped = int((~keep).sum())

@@ -38,6 +38,9 @@ class DataConfig:
     # With split.strategy=group: the column naming each row's group (customer, patient,
     # store); never a feature. The holdout and every fold keep each group on one side.
     group_column: str | None = None
+    # With split.strategy=time: the column of each row's time (dates, or numbers that sort
+    # in time); rows are ordered by it and it is never a feature.
+    time_column: str | None = None
 
 
 @dataclass

@@ -86,7 +86,9 @@ def _fitted_on(summary: StudySummary) -> str:
     """Which rows the registered model was fitted on (its holdout metrics: the training fit's)."""
     data = summary.data
     if summary.registered_uri != summary.best_model_uri:
-        return f"all {summary.n_fitted} rows ({data.n_train} training + {data.n_test} holdout)"
+        gap = summary.n_fitted - data.n_train - data.n_test  # split.gap's rows
+        parts = f"{data.n_train} training + {data.n_test} holdout"
+        return f"all {summary.n_fitted} rows ({parts}{f' + {gap} between them' if gap else ''})"
     return f"the {data.n_train} training rows"
 
 

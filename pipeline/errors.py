@@ -12,6 +12,13 @@ def require(ok: bool, key: str, condition: str, value: object) -> None:
         raise UserError(f"The '{key}' parameter must be {condition}. Got {value!r} instead.")
 
 
+class SchemaChanged(UserError):
+    """Today's columns are not the champion's (``registry.allow_schema_change=false``): the
+    retraining job stops before any run is created, with its own exit code."""
+
+    exit_code = 65  # EX_DATAERR
+
+
 class StoreWriteError(Exception):
     """A store could not be written mid-run (a full disk, a folder made read-only): the
     entry point prints the message and exits 74; the runs are ended as FAILED."""

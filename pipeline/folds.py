@@ -60,14 +60,15 @@ class FastCV:
 
     @property
     def moments(self) -> bool:
-        """Whether the path from sums applies (tall, numeric-only regression): it scores all
-        folds at once, so a trial cannot be stopped after a fold."""
-        p = self.X.shape[1]
+        """Whether the path from sums applies (tall, numeric-only regression, each fold
+        training on all rows but its validation rows): it scores all folds at once, so a
+        trial cannot be stopped after a fold."""
+        p, n = self.X.shape[1], len(self.X)
         return (
             self.task == Task.regression
             and not self.categorical
             and not self.impute
-            and all(len(train) > p for train, _ in self.folds)
+            and all(len(train) > p and len(train) + len(test) == n for train, test in self.folds)
         )
 
     def model(self, candidate: Candidate):

@@ -10,7 +10,6 @@ one side. The group column (``data.group_column``) is never a feature.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,16 +22,6 @@ if TYPE_CHECKING:
     from pipeline.data import Dataset
 
 KEY = "data.group_column"
-
-
-def split_off(dataset: Dataset, column: str) -> Dataset:
-    """``dataset`` with ``column`` taken out of its features and kept as its groups."""
-    if column == dataset.y.name:
-        raise UserError(f"{KEY}: column {column!r} is the target")
-    if column not in dataset.X.columns:
-        raise UserError(f"{KEY}: column {column!r} not found in {dataset.source}")
-    groups = dataset.X[column].reset_index(drop=True)
-    return replace(dataset, X=dataset.X.drop(columns=[column]), groups=groups)
 
 
 def check(dataset: Dataset, *, n_splits: int, test_size: float) -> None:
@@ -71,7 +60,12 @@ def holdout_rows(
     return next(splitter.split(np.zeros((len(groups), 1)), groups=groups))
 
 
-def check_classes(y: pd.Series, parts: dict[str, pd.Series]) -> None:
+IN_FEW_GROUPS = "its rows are in too few groups; change split.random_state or search.n_splits"
+
+
+def check_classes(
+    y: pd.Series, parts: dict[str, pd.Series], *, key: str = KEY, cause: str = IN_FEW_GROUPS
+) -> None:
     """Every class of ``y`` has rows in each of ``parts`` (the holdout, each fold's
     training rows): a model cannot score a class it never saw, nor a metric one absent."""
     classes = pd.unique(y)
@@ -79,8 +73,7 @@ def check_classes(y: pd.Series, parts: dict[str, pd.Series]) -> None:
         absent = [c for c in classes if c not in set(part)]
         if absent:
             raise UserError(
-                f"{KEY}: {where} hold(s) no row of class {absent[0]!r} of {y.name!r}: its "
-                "rows are in too few groups; change split.random_state or search.n_splits"
+                f"{key}: {where} hold(s) no row of class {absent[0]!r} of {y.name!r}; {cause}"
             )
 
 

@@ -154,6 +154,11 @@ class ModelStore:
             return False
         return True
 
+    def input_columns(self, name: str, version: str) -> dict[str, str] | None:
+        """Column -> MLflow type of version ``version``'s input signature (None: it has none)."""
+        found = mlflow.models.get_model_info(f"models:/{name}/{version}").signature
+        return None if found is None else {s["name"]: s["type"] for s in found.inputs.to_dict()}
+
     def version_tags(self, name: str, version: str) -> dict[str, str]:
         return dict(self.client.get_model_version(name, version).tags)
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from pipeline import config, progress, stores, tracking
 
 if TYPE_CHECKING:
@@ -48,7 +46,7 @@ def evidence(
     n_train = len(job.parts.X_train)
     if not (job.cfg.registry.enabled and job.cfg.registry.refit_all_rows):
         return Published(uri, uri, n_train)
-    n_all = n_train + len(job.parts.X_test)
+    n_all = len(job.dataset.X)
     with progress.phase(f"report: refitting it on all {n_all} rows for the registry"):
         refit = all_rows(job, candidate)
         logged = job.tracker.log_model(
@@ -62,8 +60,8 @@ def evidence(
 
 
 def all_rows(job: Job, candidate: Candidate) -> Pipeline:
-    """``candidate``'s pipeline fitted on the training and holdout rows together, by the
-    solvers the search's CV judged it with (scikit-learn's saga and lbfgs stop elsewhere)."""
-    X = pd.concat([job.parts.X_train, job.parts.X_test])
-    y = pd.concat([job.parts.y_train, job.parts.y_test])
+    """``candidate``'s pipeline fitted on every row (training, holdout, and with
+    ``split.gap`` the rows between them), by the solvers the search's CV judged it with
+    (scikit-learn's saga and lbfgs stop elsewhere)."""
+    X, y = job.dataset.X, job.dataset.y
     return replace(job.setup, X=X, y=y, folds=()).fit(candidate)

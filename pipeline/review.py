@@ -46,21 +46,24 @@ def figures(
     if importances:
         out["param_importances.png"] = review_plots.importance_plot(importances)
     where = f"{best.label}, out-of-fold on the training rows"
+    # Rows some fold validates on: all of them, but the first rows of forward-chaining folds.
+    seen = np.unique(np.concatenate([test for _, test in setup.folds]))
+    y = setup.y.iloc[seen]
     if setup.task == Task.classification:
-        proba = search.out_of_fold(setup, best)
+        proba = search.out_of_fold(setup, best)[seen]
         predicted = [classes[i] for i in proba.argmax(axis=1)]
         out["confusion_matrix.png"] = plots.confusion_matrix_plot(
-            setup.y, predicted, labels=classes, title=f"Confusion matrix: {where}"
+            y, predicted, labels=classes, title=f"Confusion matrix: {where}"
         )
         out["roc_curve.png"] = plots.roc_plot(
-            setup.y, proba, classes=classes, title=f"ROC curve: {where}"
+            y, proba, classes=classes, title=f"ROC curve: {where}"
         )
     else:
-        predicted = search.out_of_fold(setup, best)
+        predicted = search.out_of_fold(setup, best)[seen]
         out["predicted_vs_actual.png"] = plots.predicted_vs_actual_plot(
-            setup.y, predicted, title=f"Predicted vs actual: {where}"
+            y, predicted, title=f"Predicted vs actual: {where}"
         )
-        out["residuals.png"] = plots.residuals_plot(setup.y, predicted, title=f"Residuals: {where}")
+        out["residuals.png"] = plots.residuals_plot(y, predicted, title=f"Residuals: {where}")
     return out
 
 

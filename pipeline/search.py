@@ -23,7 +23,7 @@ from sklearn.metrics import get_scorer
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from pipeline import grouping
+from pipeline import grouping, rowkeys
 from pipeline.config import Penalty, SearchConfig, Select, Task
 from pipeline.errors import UserError
 from pipeline.folds import FastCV, OnFold
@@ -120,11 +120,15 @@ class CVSetup:
         task: Task = Task.regression,
         impute: bool = False,
         groups: pd.Series | None = None,
+        time_gap: int | None = None,
     ) -> CVSetup:
         """Build the folds once: stratified by class for classification; with ``groups``,
-        no group on both sides of a fold (``pipeline.grouping``)."""
+        no group on both sides of a fold (``pipeline.grouping``); with ``time_gap``, rows in
+        time order chained forward (``pipeline.rowkeys``)."""
         classify = task == Task.classification
-        if groups is not None:
+        if time_gap is not None:
+            folds = rowkeys.time_folds(y, n_splits=n_splits, gap=time_gap, classify=classify)
+        elif groups is not None:
             folds = grouping.folds(
                 y, groups, n_splits=n_splits, random_state=random_state, classify=classify
             )

@@ -77,7 +77,7 @@ def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> JobResult:
         log_pool.start()
     # Optuna and MLflow are imported only now, so a user error is reported at once, not after
     # seconds of imports.
-    from pipeline import outcome, running, storage, tracking
+    from pipeline import outcome, running, schema, storage, tracking
 
     fingerprint = _fingerprint(cfg, dataset)
     _check_stores(cfg)
@@ -90,6 +90,7 @@ def _run(cfg: Config, dataset: data.Dataset, parts: Split) -> JobResult:
         skipped = _unchanged_champion(cfg, tracker, dataset, digests)
         if skipped is not None:
             return Skipped(skipped)
+        digests |= schema.at_retraining(cfg, tracker, dataset)  # a version tag, if accepted
         log_pool.start()
         if cfg.job == config.Job.retrain and cfg.registry.force:
             cfg = replace(cfg, search=replace(cfg.search, fresh=True))
@@ -165,6 +166,7 @@ def _setup(cfg: Config, dataset: data.Dataset, parts: Split) -> search.CVSetup:
         task=dataset.task,
         impute=cfg.data.missing == config.Missing.impute,
         groups=parts.groups_train,
+        time_gap=cfg.split.gap if cfg.split.strategy == config.SplitStrategy.time else None,
     )
 
 

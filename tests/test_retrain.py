@@ -380,3 +380,40 @@ def test_the_gate_re_scores_the_champion_s_judged_fit_not_its_refit_on_all_rows(
         if r.data.tags.get("registry.model", "").endswith("/2")
     )
     assert parent.data.metrics["registry_gain_vs_champion"] == 0.0  # the same judged fit
+
+
+def test_a_changed_schema_stops_the_retraining_job_unless_accepted(tmp_path):
+    """Issue 15, item 5: a column gone, a new one, or a changed type stops job=retrain
+    before any run is created (exit 65, one line naming them); allow_schema_change=true
+    retrains on purpose and records the change on the version."""
+    from sklearn.datasets import make_regression
+
+    X, y = make_regression(n_samples=120, n_features=4, noise=1.0, random_state=3)
+    table = pd.DataFrame(X, columns=["a", "b", "c", "d"]).assign(y=y)
+    path = tmp_path / "houses.csv"
+    store = tmp_path / "store"
+    args = ("experiment=nightly", f"data.path={path}", "search.n_trials=6")
+    args = (*args, "data=csv", "data.target=y")
+    table.to_csv(path, index=False)
+    first = run(store, *args)
+    assert "houses v1: promoted" in first.stdout, first.stderr
+    table.drop(columns=["a"]).assign(e=table["a"] * 2, c=table["c"].round().astype(int)).to_csv(
+        path, index=False
+    )
+    parents = len(runs_by_role(store)["study"])
+    stopped = run(store, *args)
+    assert stopped.returncode == 65, (stopped.stdout, stopped.stderr)
+    assert "Traceback" not in stopped.stderr
+    (line,) = [x for x in stopped.stderr.splitlines() if x.startswith("error")]
+    assert "are not the champion's (houses v1)" in line
+    assert "column(s) 'a' gone; new column(s) 'e'; type changed: 'c' double -> long" in line
+    assert "registry.allow_schema_change=true" in line
+    assert len(runs_by_role(store)["study"]) == parents  # no run created
+    assert len(client(store).search_model_versions("name = 'houses'")) == 1
+    accepted = run(store, *args, "registry.allow_schema_change=true")
+    # Retrained; the champion cannot score the new columns, so the gate still refuses to
+    # promote (exit 3 in experiment=nightly) until registry.force=true says so.
+    assert accepted.returncode == 3, accepted.stderr
+    assert "champion version 1 cannot score today's data" in accepted.stdout
+    (v2,) = client(store).search_model_versions("name = 'houses' and version_number = 2")
+    assert v2.tags["schema_change"].startswith("since houses v1: column(s) 'a' gone")
